@@ -1,0 +1,1076 @@
+"""Every SECURITY_* setting and message, in one table.
+
+Flask-Security's configuration is our contract: every key of Flask-Security
+5.9.2 exists here under the same name, with the same meaning and default.
+Where we differ, the entry says so in a comment ("quart-flask-security
+addition" or "safer default than Flask-Security"), so the table itself is the
+list of deliberate differences.
+
+Keys are stored without the ``SECURITY_`` prefix; ``init_config`` writes them
+into an app config with it. Defaults that Flask-Security computes at run time
+(a LocalProxy, lambdas) are plain objects here: ``FromAppConfig`` for values
+read from another app setting when used, module-level functions for callables,
+dotted-path strings for classes and identity mappers (imported by whoever
+consumes them, so this module imports nothing above it).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import logging
+import math
+import re
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Final
+
+from .clock import SystemClock, utcnow_naive
+from .errors import ConfigurationError
+
+PREFIX: Final = "SECURITY_"
+MSG_PREFIX: Final = "SECURITY_MSG_"
+
+
+@dataclass(frozen=True, slots=True)
+class FromAppConfig:
+    """A default taken from another app setting at the moment it is used.
+
+    Flask-Security uses a LocalProxy over ``current_app`` for EMAIL_SENDER so
+    that MAIL_DEFAULT_SENDER may be set after the extension is initialised;
+    ``ConfigView`` resolves this against the same app config.
+    """
+
+    key: str
+    fallback: Any
+
+    def resolve(self, app_config: Mapping[str, Any]) -> Any:
+        value = app_config.get(self.key)
+        return self.fallback if value is None else value
+
+
+def naive_utcnow() -> datetime:
+    """Default DATETIME_FACTORY: naive UTC, the form Flask-Security stores."""
+    return utcnow_naive(SystemClock())
+
+
+def no_token_expiry(user: Any) -> int:
+    """Default TOKEN_EXPIRE_TIMESTAMP: 0 means no per-user expiry timestamp."""
+    return 0
+
+
+_SINGLE_HASH_SCHEMES: Final = frozenset(
+    {
+        "django_argon2",
+        "django_bcrypt_sha256",
+        "django_pbkdf2_sha256",
+        "django_pbkdf2_sha1",
+        "django_bcrypt",
+        "django_salted_md5",
+        "django_salted_sha1",
+        "django_des_crypt",
+        "plaintext",
+    }
+)
+
+_DEFAULTS: dict[str, Any] = {
+    # ---------------------------------------------------------------- core
+    "BLUEPRINT_NAME": "security",
+    "URL_PREFIX": None,
+    "SUBDOMAIN": None,
+    "STATIC_FOLDER": "static",
+    "STATIC_FOLDER_URL": "/fs-static",
+    "FLASH_MESSAGES": True,
+    # Safer default than Flask-Security (False there): answers do not reveal
+    # whether an account exists. Set SECURITY_RETURN_GENERIC_RESPONSES=False
+    # to restore Flask-Security's behaviour.
+    "RETURN_GENERIC_RESPONSES": True,
+    "INPUT_NORMALIZE_FORM": "NFKD",
+    "I18N_DOMAIN": "flask_security",
+    "I18N_DIRNAME": "builtin",
+    "EMAIL_VALIDATOR_ARGS": None,
+    "EMAIL_SENDER": FromAppConfig("MAIL_DEFAULT_SENDER", "no-reply@localhost"),
+    "EMAIL_PLAINTEXT": True,
+    "EMAIL_HTML": True,
+    "REDIRECT_HOST": None,
+    "REDIRECT_BEHAVIOR": None,
+    "REDIRECT_ALLOW_SUBDOMAINS": False,
+    "REDIRECT_BASE_DOMAIN": None,
+    "REDIRECT_ALLOWED_SUBDOMAINS": [],
+    "DEFAULT_REMEMBER_ME": False,
+    "DEFAULT_HTTP_AUTH_REALM": "Login Required",
+    # Mapper stored as a dotted path; a callable is accepted too (resolve both).
+    "USER_IDENTITY_ATTRIBUTES": [
+        {
+            "email": {
+                "mapper": "quart_security.identity.uia_email_mapper",
+                "case_insensitive": True,
+            }
+        }
+    ],
+    "FRESHNESS": timedelta(hours=24),
+    "FRESHNESS_GRACE_PERIOD": timedelta(hours=1),
+    "FRESHNESS_ALLOW_AUTH_TOKEN": True,
+    "API_ENABLED_METHODS": ["session", "token"],
+    "CACHE_CONTROL": {"private": True, "no-store": True},
+    "DATETIME_FACTORY": naive_utcnow,
+    "JOIN_USER_ROLES": True,
+    "ANONYMOUS_USER_DISABLED": False,
+    "BACKWARDS_COMPAT_AUTH_TOKEN": False,
+    "CLI_ROLES_NAME": "roles",
+    "CLI_USERS_NAME": "users",
+    # ---------------------------------------------------------------- csrf
+    "CSRF_PROTECT_MECHANISMS": ("basic", "session", "token"),
+    "CSRF_IGNORE_UNAUTH_ENDPOINTS": False,
+    "CSRF_COOKIE_NAME": None,
+    "CSRF_COOKIE": {"samesite": "Strict", "httponly": False, "secure": True},
+    "CSRF_HEADER": "X-XSRF-Token",
+    "CSRF_COOKIE_REFRESH_EACH_REQUEST": False,
+    # ---------------------------------------------------------------- tokens
+    "TOKEN_AUTHENTICATION_KEY": "auth_token",
+    "TOKEN_AUTHENTICATION_HEADER": "Authentication-Token",
+    # quart-flask-security addition; safer default than Flask-Security, which
+    # reads tokens from the header, the query string and the JSON body (they
+    # leak through logs and Referer). Set SECURITY_TOKEN_AUTHENTICATION_SOURCES
+    # = ["header", "query", "json"] to restore Flask-Security's behaviour.
+    "TOKEN_AUTHENTICATION_SOURCES": ["header"],
+    "TOKEN_MAX_AGE": timedelta(minutes=15),
+    "TOKEN_EXPIRE_TIMESTAMP": no_token_expiry,
+    "REFRESH_TOKEN": False,
+    "REFRESH_TOKEN_SALT": "refresh-token-salt",
+    "REFRESH_TOKEN_MAX_AGE": timedelta(days=90),
+    "REFRESH_TOKEN_MAX_IDLE": timedelta(days=7),
+    "REFRESH_TOKEN_CLEANUP_EXPIRED": True,
+    "REFRESH_TOKEN_CLEANUP_REVOKED": False,
+    "REFRESH_TOKEN_URL": "/refresh-token",
+    "REFRESH_TOKEN_COOKIE_NAME": "fs_refresh",
+    "REFRESH_TOKEN_COOKIE": {"samesite": "Strict", "httponly": True, "secure": True},
+    # ---------------------------------------------------------------- passwords
+    "PASSWORD_HASH": "argon2",
+    "PASSWORD_SALT": None,
+    "PASSWORD_SINGLE_HASH": set(_SINGLE_HASH_SCHEMES),
+    "PASSWORD_SCHEMES": [
+        "bcrypt",
+        "argon2",
+        "des_crypt",
+        "pbkdf2_sha256",
+        "pbkdf2_sha512",
+        "sha256_crypt",
+        "sha512_crypt",
+        # Safer default than Flask-Security, which also lists "plaintext": a
+        # stored value that is not a recognised hash would then be compared as
+        # a plaintext password. Add "plaintext" back only for tests.
+    ],
+    "DEPRECATED_PASSWORD_SCHEMES": ["auto"],
+    "PASSWORD_HASH_OPTIONS": {},
+    "PASSWORD_HASH_PASSLIB_OPTIONS": {},
+    "PASSWORD_LENGTH_MIN": 8,
+    # quart-flask-security addition: caps the work one request can ask of the
+    # hasher (Flask-Security has no upper bound).
+    "PASSWORD_MAX_LENGTH": 128,
+    # quart-flask-security addition: hashing worker count; None means
+    # os.cpu_count().
+    "PASSWORD_HASH_POOL_SIZE": None,
+    # quart-flask-security addition: hashes allowed to wait for a worker before
+    # answering 503 (HASHING_OVERLOADED); None means 4 x pool size.
+    "PASSWORD_HASH_QUEUE_SIZE": None,
+    # quart-flask-security addition: niceness increment (0-19) of the hashing
+    # workers, so the event loop keeps its share of the CPU.
+    "PASSWORD_HASH_NICE": 10,
+    "PASSWORD_COMPLEXITY_CHECKER": None,
+    "ZXCVBN_MINIMUM_SCORE": 3,
+    "PASSWORD_CHECK_BREACHED": False,
+    "PASSWORD_BREACHED_COUNT": 1,
+    "PASSWORD_NORMALIZE_FORM": "NFKD",
+    "PASSWORD_REQUIRED": True,
+    "PASSWORD_CONFIRM_REQUIRED": True,
+    "HASHING_SCHEMES": ["sha256_crypt", "hex_md5"],
+    "DEPRECATED_HASHING_SCHEMES": ["auto"],
+    # ---------------------------------------------------------------- salts
+    "CONFIRM_SALT": "confirm-salt",
+    "RESET_SALT": "reset-salt",
+    "LOGIN_SALT": "login-salt",
+    "CHANGE_SALT": "change-salt",
+    "CHANGE_EMAIL_SALT": "change-email-salt",
+    "REMEMBER_SALT": "remember-salt",
+    "TWO_FACTOR_VALIDITY_SALT": "tf-validity-salt",
+    "TWO_FACTOR_SETUP_SALT": "tf-setup-salt",
+    "US_SETUP_SALT": "us-setup-salt",
+    "WAN_SALT": "wan-salt",
+    # ---------------------------------------------------------------- multi-factor
+    "PHONE_REGION_DEFAULT": "US",
+    "TOTP_SECRETS": None,
+    "TOTP_ISSUER": None,
+    "SMS_SERVICE": "Dummy",
+    "SMS_SERVICE_CONFIG": {"ACCOUNT_SID": None, "AUTH_TOKEN": None, "PHONE_NUMBER": None},
+    # ---------------------------------------------------------------- login / logout
+    "LOGIN_URL": "/login",
+    "LOGOUT_URL": "/logout",
+    "VERIFY_URL": "/verify",
+    "LOGOUT_METHODS": ["POST"],
+    # Safer default than Flask-Security (False): a cross-site POST cannot log
+    # a user out (reference/security.md C-14). Set False to restore.
+    "LOGOUT_CSRF": True,
+    "LOGOUT_USER_TEMPLATE": "security/logout_user.html",
+    # init_config uses APPLICATION_ROOT (when set) for these two, as
+    # Flask-Security does.
+    "POST_LOGIN_VIEW": "/",
+    "POST_LOGOUT_VIEW": "/",
+    "POST_VERIFY_VIEW": None,
+    "LOGIN_ERROR_VIEW": None,
+    "VERIFY_ERROR_VIEW": None,
+    "UNAUTHORIZED_VIEW": None,
+    "LOGIN_USER_TEMPLATE": "security/login_user.html",
+    "VERIFY_TEMPLATE": "security/verify.html",
+    # ---------------------------------------------------------------- registerable
+    "REGISTERABLE": False,
+    "USE_REGISTER_V2": True,
+    "REGISTER_URL": "/register",
+    "POST_REGISTER_VIEW": None,
+    "REGISTER_USER_TEMPLATE": "security/register_user.html",
+    "SEND_REGISTER_EMAIL": True,
+    "EMAIL_SUBJECT_REGISTER": "Welcome",
+    "REGISTER_EMAIL_TEMPLATE": "security/email/welcome",
+    "REGISTER_EMAIL_EXISTING_TEMPLATE": "security/email/welcome_existing",
+    "REGISTER_EMAIL_EXISTING_USERNAME_TEMPLATE": "security/email/welcome_existing_username",
+    "USERNAME_ENABLE": False,
+    "USERNAME_REQUIRED": False,
+    "USERNAME_ALLOWED_CHARS": ["L", "N"],
+    "USERNAME_MIN_LENGTH": 4,
+    "USERNAME_MAX_LENGTH": 32,
+    # ---------------------------------------------------------------- confirmable
+    "CONFIRMABLE": False,
+    "CONFIRM_URL": "/confirm",
+    "CONFIRM_ERROR_VIEW": None,
+    "POST_CONFIRM_VIEW": None,
+    "REQUIRES_CONFIRMATION_ERROR_VIEW": None,
+    "SEND_CONFIRMATION_TEMPLATE": "security/send_confirmation.html",
+    "CONFIRM_EMAIL_WITHIN": timedelta(days=2),
+    "LOGIN_WITHOUT_CONFIRMATION": False,
+    "AUTO_LOGIN_AFTER_CONFIRM": False,
+    "EMAIL_SUBJECT_CONFIRM": "Please confirm your email",
+    "EMAIL_TEMPLATE_CONFIRM": "security/email/confirmation_instructions",
+    # ---------------------------------------------------------------- changeable
+    "CHANGEABLE": False,
+    "CHANGE_URL": "/change",
+    "POST_CHANGE_VIEW": None,
+    "CHANGE_PASSWORD_TEMPLATE": "security/change_password.html",
+    "SEND_PASSWORD_CHANGE_EMAIL": True,
+    "EMAIL_SUBJECT_PASSWORD_CHANGE_NOTICE": "Your password has been changed",
+    "EMAIL_TEMPLATE_PASSWORD_CHANGE_NOTICE": "security/email/change_notice",
+    # ---------------------------------------------------------------- recoverable
+    "RECOVERABLE": False,
+    "RESET_URL": "/reset",
+    "RESET_VIEW": None,
+    "RESET_ERROR_VIEW": None,
+    "POST_RESET_VIEW": None,
+    "FORGOT_PASSWORD_TEMPLATE": "security/forgot_password.html",
+    "RESET_PASSWORD_TEMPLATE": "security/reset_password.html",
+    "SEND_PASSWORD_RESET_EMAIL": True,
+    "SEND_PASSWORD_RESET_NOTICE_EMAIL": True,
+    "RESET_PASSWORD_WITHIN": timedelta(days=1),
+    "AUTO_LOGIN_AFTER_RESET": False,
+    "EMAIL_SUBJECT_PASSWORD_NOTICE": "Your password has been reset",
+    "EMAIL_SUBJECT_PASSWORD_RESET": "Password reset instructions",
+    "EMAIL_TEMPLATE_PASSWORD_RESET": "security/email/reset_instructions",
+    "EMAIL_TEMPLATE_PASSWORD_RESET_NOTICE": "security/email/reset_notice",
+    # ---------------------------------------------------------------- change email
+    "CHANGE_EMAIL": False,
+    "CHANGE_EMAIL_URL": "/change-email",
+    "CHANGE_EMAIL_CONFIRM_URL": "/change-email-confirm",
+    "CHANGE_EMAIL_TEMPLATE": "security/change_email.html",
+    "CHANGE_EMAIL_WITHIN": timedelta(hours=2),
+    "CHANGE_EMAIL_ERROR_VIEW": None,
+    "POST_CHANGE_EMAIL_VIEW": None,
+    "CHANGE_EMAIL_SUBJECT": "Confirm your new email address",
+    "CHANGE_EMAIL_EMAIL_TEMPLATE": "security/email/change_email_instructions",
+    # ---------------------------------------------------------------- change username
+    "CHANGE_USERNAME": False,
+    "CHANGE_USERNAME_URL": "/change-username",
+    "CHANGE_USERNAME_TEMPLATE": "security/change_username.html",
+    "CHANGE_USERNAME_EMAIL_TEMPLATE": "security/email/change_username_notice",
+    "POST_CHANGE_USERNAME_VIEW": None,
+    "SEND_USERNAME_CHANGE_EMAIL": True,
+    "EMAIL_SUBJECT_USERNAME_CHANGE_NOTICE": "Your username has been changed",
+    # ---------------------------------------------------------------- username recovery
+    "USERNAME_RECOVERY": False,
+    "USERNAME_RECOVERY_URL": "/recover-username",
+    "USERNAME_RECOVERY_TEMPLATE": "security/recover_username.html",
+    "USERNAME_RECOVERY_EMAIL_TEMPLATE": "security/email/username_recovery",
+    "EMAIL_SUBJECT_USERNAME_RECOVERY": "Your requested username",
+    # ---------------------------------------------------------------- two-factor
+    "TWO_FACTOR": False,
+    "TWO_FACTOR_REQUIRED": False,
+    "TWO_FACTOR_ENABLED_METHODS": ["email", "authenticator", "sms"],
+    "TWO_FACTOR_IMPLEMENTATIONS": {
+        "code": "quart_security.flows.two_factor.CodeTfPlugin",
+        "webauthn": "quart_security.flows.webauthn.WebAuthnTfPlugin",
+    },
+    "TWO_FACTOR_SETUP_URL": "/tf-setup",
+    "TWO_FACTOR_TOKEN_VALIDATION_URL": "/tf-validate",
+    "TWO_FACTOR_RESCUE_URL": "/tf-rescue",
+    "TWO_FACTOR_SELECT_URL": "/tf-select",
+    "TWO_FACTOR_POST_SETUP_VIEW": ".two_factor_setup",
+    "TWO_FACTOR_ERROR_VIEW": ".login",
+    "TWO_FACTOR_VERIFY_CODE_TEMPLATE": "security/two_factor_verify_code.html",
+    "TWO_FACTOR_SETUP_TEMPLATE": "security/two_factor_setup.html",
+    "TWO_FACTOR_SELECT_TEMPLATE": "security/two_factor_select.html",
+    "TWO_FACTOR_EMAIL_TEMPLATE": "security/email/two_factor_instructions",
+    "TWO_FACTOR_AUTHENTICATOR_VALIDITY": 120,
+    "TWO_FACTOR_MAIL_VALIDITY": 300,
+    "TWO_FACTOR_SMS_VALIDITY": 120,
+    "TWO_FACTOR_ALWAYS_VALIDATE": True,
+    "TWO_FACTOR_LOGIN_VALIDITY": timedelta(days=30),
+    "TWO_FACTOR_VALIDITY_COOKIE_NAME": "tf_validity",
+    "TWO_FACTOR_VALIDITY_COOKIE": {"httponly": True, "secure": True, "samesite": "Strict"},
+    "TWO_FACTOR_SETUP_WITHIN": timedelta(minutes=30),
+    "TWO_FACTOR_RESCUE_EMAIL": True,
+    "TWO_FACTOR_RESCUE_MAIL": "no-reply@localhost",
+    "TWO_FACTOR_RESCUE_EMAIL_TEMPLATE": "security/email/two_factor_rescue",
+    "EMAIL_SUBJECT_TWO_FACTOR": "Two-Factor Login",
+    "EMAIL_SUBJECT_TWO_FACTOR_RESCUE": "Two-Factor Rescue",
+    # ---------------------------------------------------------------- recovery codes
+    "MULTI_FACTOR_RECOVERY_CODES": False,
+    "MULTI_FACTOR_RECOVERY_CODES_N": 5,
+    "MULTI_FACTOR_RECOVERY_CODES_URL": "/mf-recovery-codes",
+    "MULTI_FACTOR_RECOVERY_CODES_TEMPLATE": "security/mf_recovery_codes.html",
+    "MULTI_FACTOR_RECOVERY_URL": "/mf-recovery",
+    "MULTI_FACTOR_RECOVERY_TEMPLATE": "security/mf_recovery.html",
+    "MULTI_FACTOR_RECOVERY_CODES_KEYS": None,
+    "MULTI_FACTOR_RECOVERY_CODE_TTL": None,
+    # ---------------------------------------------------------------- unified sign in
+    "UNIFIED_SIGNIN": False,
+    "US_SIGNIN_URL": "/us-signin",
+    "US_SIGNIN_SEND_CODE_URL": "/us-signin/send-code",
+    "US_SETUP_URL": "/us-setup",
+    "US_VERIFY_URL": "/us-verify",
+    "US_VERIFY_SEND_CODE_URL": "/us-verify/send-code",
+    "US_VERIFY_LINK_URL": "/us-verify-link",
+    "US_POST_SETUP_VIEW": ".us_setup",
+    "US_SIGNIN_TEMPLATE": "security/us_signin.html",
+    "US_SETUP_TEMPLATE": "security/us_setup.html",
+    "US_VERIFY_TEMPLATE": "security/us_verify.html",
+    "US_ENABLED_METHODS": ["password", "email", "authenticator", "sms"],
+    "US_MFA_REQUIRED": ["password", "email"],
+    "US_TOKEN_VALIDITY": 120,
+    "US_EMAIL_SUBJECT": "Verification Code",
+    "US_EMAIL_TEMPLATE": "security/email/us_instructions",
+    "US_SETUP_WITHIN": timedelta(minutes=30),
+    "US_SIGNIN_REPLACES_LOGIN": False,
+    # ---------------------------------------------------------------- passwordless
+    "PASSWORDLESS": False,
+    "LOGIN_WITHIN": timedelta(days=1),
+    "SEND_LOGIN_TEMPLATE": "security/send_login.html",
+    "EMAIL_SUBJECT_PASSWORDLESS": "Login instructions",
+    "EMAIL_TEMPLATE_PASSWORDLESS": "security/email/login_instructions",
+    # ---------------------------------------------------------------- trackable
+    "TRACKABLE": False,
+    # ---------------------------------------------------------------- webauthn
+    "WEBAUTHN": False,
+    "WAN_CHALLENGE_BYTES": None,
+    "WAN_POST_REGISTER_VIEW": ".wan_register",
+    "WAN_RP_NAME": "My Flask App",
+    "WAN_REGISTER_TIMEOUT": 60000,
+    "WAN_REGISTER_TEMPLATE": "security/wan_register.html",
+    "WAN_REGISTER_URL": "/wan-register",
+    "WAN_REGISTER_WITHIN": timedelta(minutes=30),
+    "WAN_SIGNIN_TIMEOUT": 60000,
+    "WAN_SIGNIN_TEMPLATE": "security/wan_signin.html",
+    "WAN_SIGNIN_URL": "/wan-signin",
+    "WAN_SIGNIN_WITHIN": timedelta(minutes=1),
+    "WAN_DELETE_URL": "/wan-delete",
+    "WAN_VERIFY_URL": "/wan-verify",
+    "WAN_VERIFY_TEMPLATE": "security/wan_verify.html",
+    "WAN_ALLOW_AS_FIRST_FACTOR": True,
+    "WAN_ALLOW_AS_MULTI_FACTOR": True,
+    "WAN_ALLOW_USER_HINTS": True,
+    "WAN_ALLOW_AS_VERIFY": ["first", "secondary"],
+    "WAN_NAME_ALLOWED_CHARS": ["L", "N", "Pc", "Pd", "Zs"],
+    "WAN_NAME_MAX_LENGTH": 64,
+    # ---------------------------------------------------------------- oauth
+    "OAUTH_ENABLE": False,
+    "OAUTH_BUILTIN_PROVIDERS": ["github", "google"],
+    "OAUTH_START_URL": "/login/oauthstart",
+    "OAUTH_RESPONSE_URL": "/login/oauthresponse",
+    "OAUTH_VERIFY_START_URL": "/login/oauth-verify-start",
+    "OAUTH_VERIFY_RESPONSE_URL": "/login/oauth-verify-response",
+    "POST_OAUTH_LOGIN_VIEW": None,
+    "POST_OAUTH_VERIFY_VIEW": None,
+}
+
+DEFAULT_CONFIG: Final[Mapping[str, Any]] = MappingProxyType(_DEFAULTS)
+
+# Keys in DEFAULT_CONFIG that Flask-Security 5.9.2 does not have.
+ADDED_KEYS: Final = frozenset(
+    {
+        "PASSWORD_MAX_LENGTH",
+        "PASSWORD_HASH_POOL_SIZE",
+        "PASSWORD_HASH_QUEUE_SIZE",
+        "PASSWORD_HASH_NICE",
+        "TOKEN_AUTHENTICATION_SOURCES",
+    }
+)
+
+# Settings whose value is a span of time. Flask-Security 5.6 wrote the
+# *_WITHIN ones as "<n> <unit>" strings and TOKEN_MAX_AGE as seconds;
+# normalize_durations turns every accepted form into a timedelta.
+DURATION_KEYS: Final = frozenset(
+    {
+        "LOGIN_WITHIN",
+        "CHANGE_EMAIL_WITHIN",
+        "CONFIRM_EMAIL_WITHIN",
+        "RESET_PASSWORD_WITHIN",
+        "TWO_FACTOR_SETUP_WITHIN",
+        "US_SETUP_WITHIN",
+        "WAN_REGISTER_WITHIN",
+        "WAN_SIGNIN_WITHIN",
+        "TWO_FACTOR_LOGIN_VALIDITY",
+        "TOKEN_MAX_AGE",
+        "FRESHNESS",
+        "FRESHNESS_GRACE_PERIOD",
+        "REFRESH_TOKEN_MAX_AGE",
+        "REFRESH_TOKEN_MAX_IDLE",
+    }
+)
+
+# Form class overrides Flask-Security also reads from config
+# (SECURITY_LOGIN_FORM, ...), plus the RENDER_TEMPLATE hook. Known, so not
+# reported as typos, but without defaults.
+FORM_KEYS: Final = frozenset(
+    name.upper()
+    for name in (
+        "login_form",
+        "logout_form",
+        "verify_form",
+        "change_email_form",
+        "confirm_register_form",
+        "register_form",
+        "forgot_password_form",
+        "reset_password_form",
+        "change_password_form",
+        "change_username_form",
+        "send_confirmation_form",
+        "passwordless_login_form",
+        "two_factor_verify_code_form",
+        "two_factor_setup_form",
+        "two_factor_rescue_form",
+        "two_factor_select_form",
+        "mf_recovery_form",
+        "mf_recovery_codes_form",
+        "refresh_token_form",
+        "username_recovery_form",
+        "us_signin_form",
+        "us_setup_form",
+        "us_setup_validate_form",
+        "us_verify_form",
+        "wan_register_form",
+        "wan_register_response_form",
+        "wan_signin_form",
+        "wan_signin_response_form",
+        "wan_delete_form",
+        "wan_verify_form",
+        "render_template",
+    )
+)
+
+# Keys Flask-Security 5.6 had and 5.9 dropped -> the key that replaced them.
+REMOVED_KEYS: Final[Mapping[str, str | None]] = MappingProxyType(
+    {
+        "BACKWARDS_COMPAT_UNAUTHN": None,
+        "USERNAME_NORMALIZE_FORM": "INPUT_NORMALIZE_FORM",
+    }
+)
+
+# Text is ours; keys, flash categories and %(name)s placeholders are
+# Flask-Security's, so callers pass the same keyword arguments.
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "API_ERROR": ("The input is not valid for this API.", "error"),
+    "GENERIC_AUTHN_FAILED": (
+        "Sign-in failed: the identity or the password/code is not valid.",
+        "error",
+    ),
+    "GENERIC_RECOVERY": (
+        "If that email address belongs to an account, password reset instructions"
+        " are on their way to it.",
+        "info",
+    ),
+    "GENERIC_US_SIGNIN": ("If that identity belongs to an account, a code was sent.", "info"),
+    "UNAUTHORIZED": ("You are not allowed to access this resource.", "error"),
+    "UNAUTHENTICATED": ("Please sign in to access this resource.", "error"),
+    "REAUTHENTICATION_REQUIRED": ("Please sign in again to use this endpoint.", "error"),
+    "CONFIRM_REGISTRATION": (
+        "Thanks for registering. A confirmation link was sent to %(email)s; open it"
+        " to confirm your address.",
+        "success",
+    ),
+    "EMAIL_CONFIRMED": ("Your email address is now confirmed. Thank you.", "success"),
+    "ALREADY_CONFIRMED": ("This email address was already confirmed.", "info"),
+    "INVALID_CONFIRMATION_TOKEN": ("The confirmation link is not valid.", "error"),
+    "EMAIL_ALREADY_ASSOCIATED": ("%(email)s is already used by another account.", "error"),
+    "IDENTITY_ALREADY_ASSOCIATED": (
+        "The %(attr)s '%(value)s' is already used by another account.",
+        "error",
+    ),
+    "IDENTITY_NOT_REGISTERED": ("No account is registered for %(id)s.", "error"),
+    "OAUTH_HANDSHAKE_ERROR": (
+        "The sign-in provider answered with an error (%(exerror)s: %(exdesc)s). Please try again.",
+        "error",
+    ),
+    "PASSWORD_MISMATCH": ("The password does not match.", "error"),
+    "RETYPE_PASSWORD_MISMATCH": ("The two passwords are not the same.", "error"),
+    "INVALID_REDIRECT": ("Redirects to other domains are not allowed.", "error"),
+    "INVALID_RECOVERY_CODE": ("The recovery code is not valid.", "error"),
+    "NO_RECOVERY_CODES_SETUP": ("No recovery codes have been generated yet.", "info"),
+    "PASSWORD_RESET_REQUEST": ("Password reset instructions were sent to %(email)s.", "info"),
+    "PASSWORD_RESET_EXPIRED": (
+        "The password reset link has expired: it was valid for %(within)s.",
+        "error",
+    ),
+    "INVALID_RESET_PASSWORD_TOKEN": ("The password reset link is not valid.", "error"),
+    "CONFIRMATION_REQUIRED": ("Please confirm your email address first.", "error"),
+    "CONFIRMATION_REQUEST": ("Confirmation instructions were sent to %(email)s.", "info"),
+    "CONFIRMATION_EXPIRED": (
+        "The confirmation link has expired: it was valid for %(within)s.",
+        "error",
+    ),
+    "LOGIN_EXPIRED": (
+        "The sign-in link has expired: it was valid for %(within)s. A new one was"
+        " sent to %(email)s.",
+        "error",
+    ),
+    "LOGIN_EMAIL_SENT": ("Sign-in instructions were sent to %(email)s.", "success"),
+    "INVALID_LOGIN_TOKEN": ("The sign-in link is not valid.", "error"),
+    "DISABLED_ACCOUNT": ("This account is disabled.", "error"),
+    "EMAIL_NOT_PROVIDED": ("Please enter an email address.", "error"),
+    "INVALID_EMAIL_ADDRESS": ("This email address is not valid.", "error"),
+    "INVALID_CODE": ("The code is not valid.", "error"),
+    "INVALID_INPUT": ("This value is not valid for this field.", "error"),
+    "INVALID_INPUT_LENGTH": (
+        "This value must be at most %(length)s characters long.",
+        "error",
+    ),
+    "PASSWORD_NOT_PROVIDED": ("Please enter a password.", "error"),
+    "PASSWORD_INVALID_LENGTH": (
+        "The password must have at least %(length)s characters.",
+        "error",
+    ),
+    "PASSWORD_TOO_SIMPLE": ("This password is too easy to guess.", "error"),
+    "PASSWORD_BREACHED": ("This password appears in a list of breached passwords.", "error"),
+    "PASSWORD_BREACHED_SITE_ERROR": (
+        "The breached-password service could not be reached.",
+        "error",
+    ),
+    "PHONE_INVALID": (
+        "This phone number is not valid (is the country code missing?).",
+        "error",
+    ),
+    "USER_DOES_NOT_EXIST": ("That user does not exist.", "error"),
+    "INVALID_PASSWORD": ("The password is not correct.", "error"),
+    "INVALID_PASSWORD_CODE": ("The password or code is not valid.", "error"),
+    "PASSWORDLESS_LOGIN_SUCCESSFUL": ("You are now signed in.", "success"),
+    "FORGOT_PASSWORD": ("Forgotten your password?", "info"),
+    "PASSWORD_RESET": ("Your password was reset and you are now signed in.", "success"),
+    "PASSWORD_RESET_NO_LOGIN": (
+        "Your password was reset. Please sign in with the new password.",
+        "success",
+    ),
+    "PASSWORD_IS_THE_SAME": ("The new password must differ from the current one.", "error"),
+    "PASSWORD_CHANGE": ("Your password was changed.", "success"),
+    "LOGIN": ("Please sign in to see this page.", "info"),
+    "REFRESH": ("Please sign in again to see this page.", "info"),
+    "REFRESH_TOKEN_INVALID": ("The refresh token is not valid (%(reason)s).", "error"),
+    "REAUTHENTICATION_SUCCESSFUL": ("You signed in again successfully.", "info"),
+    "ANONYMOUS_USER_REQUIRED": (
+        "This page is only available when you are signed out.",
+        "error",
+    ),
+    "CODE_HAS_BEEN_SENT": ("A code was sent.", "info"),
+    "FAILED_TO_SEND_CODE": ("The code could not be sent. Please try again later.", "error"),
+    "TWO_FACTOR_INVALID_TOKEN": ("The code is not valid.", "error"),
+    "TWO_FACTOR_LOGIN_SUCCESSFUL": ("Your code was accepted.", "success"),
+    "TWO_FACTOR_CHANGE_METHOD_SUCCESSFUL": (
+        "Your two-factor method was changed.",
+        "success",
+    ),
+    "TWO_FACTOR_PERMISSION_DENIED": (
+        "You are not allowed to access this page right now.",
+        "error",
+    ),
+    "TWO_FACTOR_METHOD_NOT_AVAILABLE": ("The selected method is not valid.", "error"),
+    "TWO_FACTOR_DISABLED": ("Two-factor authentication is now turned off.", "success"),
+    "TWO_FACTOR_SETUP_EXPIRED": (
+        "Setup has to be finished within %(within)s. Please begin again.",
+        "error",
+    ),
+    "US_CURRENT_METHODS": ("Sign-in methods currently active: %(method_list)s.", "info"),
+    "US_METHOD_NOT_AVAILABLE": ("The requested method is not valid.", "error"),
+    "US_SETUP_EXPIRED": (
+        "Setup has to be finished within %(within)s. Please begin again.",
+        "error",
+    ),
+    "US_SETUP_SUCCESSFUL": ("Sign-in method setup is complete.", "info"),
+    "US_SPECIFY_IDENTITY": ("Please enter a valid identity to sign in.", "error"),
+    "USE_CODE": ("Your sign-in code is: %(code)s", "info"),
+    "USERNAME_CHANGE": ("Your username was changed.", "success"),
+    "USERNAME_INVALID_LENGTH": (
+        "The username must have between %(min)s and %(max)s characters.",
+        "error",
+    ),
+    "USERNAME_DISALLOWED_CHARACTERS": (
+        "A username may contain only letters and digits.",
+        "error",
+    ),
+    "USERNAME_NOT_PROVIDED": ("Please enter a username.", "error"),
+    "USERNAME_ALREADY_ASSOCIATED": (
+        "%(username)s is already used by another account.",
+        "error",
+    ),
+    "WEBAUTHN_EXPIRED": (
+        "Passkey operations have to be finished within %(within)s. Please begin again.",
+        "error",
+    ),
+    "WEBAUTHN_NAME_REQUIRED": ("Please give the new passkey a name.", "error"),
+    "WEBAUTHN_NAME_INUSE": ("A passkey named %(name)s already exists.", "error"),
+    "WEBAUTHN_NAME_NOT_FOUND": ("You have no passkey named %(name)s.", "error"),
+    "WEBAUTHN_NAME_DISALLOWED_CHARACTERS": (
+        "A passkey name may contain only letters, digits, spaces and a few punctuation marks.",
+        "error",
+    ),
+    "WEBAUTHN_CREDENTIAL_DELETED": ("The passkey %(name)s was removed.", "info"),
+    "WEBAUTHN_REGISTER_SUCCESSFUL": ("The passkey %(name)s was added.", "info"),
+    "WEBAUTHN_CREDENTIAL_ID_INUSE": ("This passkey is already registered.", "error"),
+    "WEBAUTHN_UNKNOWN_CREDENTIAL_ID": ("This passkey is not registered.", "error"),
+    "WEBAUTHN_ORPHAN_CREDENTIAL_ID": ("This passkey does not belong to any user.", "error"),
+    "WEBAUTHN_NO_VERIFY": ("The passkey could not be verified: %(cause)s.", "error"),
+    "WEBAUTHN_CREDENTIAL_WRONG_USAGE": (
+        "This passkey is not registered for this use (first or second factor).",
+        "error",
+    ),
+    "WEBAUTHN_MISMATCH_USER_HANDLE": (
+        "The passkey's user handle does not match.",
+        "error",
+    ),
+    "CHANGE_EMAIL_EXPIRED": (
+        "The change has to be confirmed within %(within)s. Please begin again.",
+        "error",
+    ),
+    "CHANGE_EMAIL_CONFIRMED": ("Your new email address is confirmed.", "success"),
+    "CHANGE_EMAIL_SENT": (
+        "Instructions to confirm your new email address were sent to %(email)s.",
+        "success",
+    ),
+    "USERNAME_RECOVERY_REQUEST": (
+        "If that address is registered, the username will be emailed to it.",
+        "info",
+    ),
+    # quart-flask-security additions
+    "HASHING_OVERLOADED": ("The server is busy. Please try again shortly.", "error"),
+    "INVALID_JSON": ("The request body is not valid JSON.", "error"),
+    "CSRF_MISSING": ("The request has no CSRF token.", "error"),
+    "CSRF_INVALID": ("The CSRF token is not valid or has expired.", "error"),
+    "BODY_TOO_LARGE": ("The request body is too large.", "error"),
+}
+
+DEFAULT_MESSAGES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(_MESSAGES)
+
+ADDED_MESSAGES: Final = frozenset(
+    {"HASHING_OVERLOADED", "INVALID_JSON", "CSRF_MISSING", "CSRF_INVALID", "BODY_TOO_LARGE"}
+)
+
+
+# ------------------------------------------------------------------ init
+
+
+def _override(overrides: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    for candidate in (name.lower(), name):
+        if candidate in overrides:
+            return True, overrides[candidate]
+    return False, None
+
+
+def init_config(app_config: MutableMapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Fill in every SECURITY_* setting the app did not set.
+
+    Precedence is Flask-Security's: app config, then constructor kwargs
+    (``password_hash`` or ``PASSWORD_HASH``; ``msg_login`` or ``MSG_LOGIN`` for
+    messages), then the defaults. Defaults are deep-copied so that no two apps
+    share one list or dict. Override values are used as given. Override names
+    that are not settings are ignored here; the extension owns its kwargs.
+    """
+    app_root = app_config.get("APPLICATION_ROOT") or "/"
+    for key, default in _DEFAULTS.items():
+        found, value = _override(overrides, key)
+        if not found:
+            if key in ("POST_LOGIN_VIEW", "POST_LOGOUT_VIEW"):
+                value = app_root
+            else:
+                value = copy.deepcopy(default)
+        app_config.setdefault(PREFIX + key, value)
+    for key, message in _MESSAGES.items():
+        found, value = _override(overrides, "MSG_" + key)
+        app_config.setdefault(MSG_PREFIX + key, value if found else message)
+
+
+def normalize_durations(app_config: MutableMapping[str, Any]) -> None:
+    """Store every duration setting as a timedelta (legacy strings, seconds).
+
+    TOKEN_MAX_AGE=None is kept: in Flask-Security 5.6 it means no expiry.
+    """
+    for key in DURATION_KEYS:
+        name = PREFIX + key
+        if name not in app_config:
+            continue
+        value = app_config[name]
+        if isinstance(value, timedelta) or (value is None and key == "TOKEN_MAX_AGE"):
+            continue
+        app_config[name] = _duration_setting(key, value)
+
+
+# ------------------------------------------------------------------ unknown keys
+
+_KNOWN: Final = frozenset(PREFIX + k for k in (*_DEFAULTS, *FORM_KEYS))
+_KNOWN_MESSAGES: Final = frozenset(MSG_PREFIX + k for k in _MESSAGES)
+
+
+def unknown_keys(app_config: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """Each SECURITY_* key we do not know, with the nearest known one (or None)."""
+    result: list[tuple[str, str | None]] = []
+    for name in sorted(k for k in app_config if isinstance(k, str) and k.startswith(PREFIX)):
+        if name in _KNOWN or name in _KNOWN_MESSAGES:
+            continue
+        bare = name[len(PREFIX) :]
+        if bare in REMOVED_KEYS:
+            replacement = REMOVED_KEYS[bare]
+            result.append((name, PREFIX + replacement if replacement else None))
+            continue
+        pool = _KNOWN_MESSAGES if name.startswith(MSG_PREFIX) else _KNOWN
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
+        result.append((name, close[0] if close else None))
+    return result
+
+
+def warn_unknown_keys(app_config: Mapping[str, Any], logger: logging.Logger) -> None:
+    """Log one warning per unknown key; a typo in a security setting is silent otherwise.
+
+    Only key names are logged, never values (they may be secrets).
+    """
+    for name, nearest in unknown_keys(app_config):
+        bare = name[len(PREFIX) :]
+        if bare in REMOVED_KEYS:
+            hint = f"; use {nearest} instead" if nearest else ""
+            logger.warning(
+                "Setting %s was removed in Flask-Security 5.9 and is ignored%s", name, hint
+            )
+        elif nearest:
+            logger.warning("Unknown setting %s; did you mean %s?", name, nearest)
+        else:
+            logger.warning("Unknown setting %s; it is ignored.", name)
+
+
+# ------------------------------------------------------------------ durations
+
+_DURATION_RE: Final = re.compile(r"\s*([+-]?[0-9]+(?:\.[0-9]+)?)\s+([A-Za-z]+)\s*")
+_UNITS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "second": "seconds",
+        "minute": "minutes",
+        "hour": "hours",
+        "day": "days",
+        "week": "weeks",
+    }
+)
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Read a span of time as Flask-Security writes it.
+
+    Accepts a timedelta, a number of seconds, or "<n> <unit>" with unit one of
+    seconds/minutes/hours/days/weeks (singular or plural), e.g. "5 days".
+    """
+    if isinstance(value, timedelta):
+        return value
+    try:
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int | float):
+            if math.isfinite(value):
+                return timedelta(seconds=value)
+        elif isinstance(value, str):
+            match = _DURATION_RE.fullmatch(value)
+            if match:
+                unit = match.group(2).lower()
+                unit = _UNITS.get(unit, unit)
+                if unit in _UNITS.values():
+                    return timedelta(**{unit: float(match.group(1))})
+    except OverflowError:
+        raise ConfigurationError(f"duration {value!r} is too large") from None
+    raise ConfigurationError(
+        f"cannot read {value!r} as a duration; use a timedelta, a number of seconds"
+        " or a string such as '30 minutes' or '2 days'"
+    )
+
+
+def _duration_setting(key: str, value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{PREFIX}{key}: {exc}") from None
+
+
+# ------------------------------------------------------------------ validation
+
+_SAMESITE: Final = frozenset({"strict", "lax", "none"})
+_COOKIE_KEYS: Final = ("CSRF_COOKIE", "TWO_FACTOR_VALIDITY_COOKIE", "REFRESH_TOKEN_COOKIE")
+_ALLOWED_VALUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "TOKEN_AUTHENTICATION_SOURCES": frozenset({"header", "query", "json"}),
+        "LOGOUT_METHODS": frozenset({"GET", "POST"}),
+        "API_ENABLED_METHODS": frozenset({"session", "token", "basic"}),
+        "CSRF_PROTECT_MECHANISMS": frozenset({"session", "token", "basic"}),
+        "TWO_FACTOR_ENABLED_METHODS": frozenset({"email", "authenticator", "sms"}),
+        "US_ENABLED_METHODS": frozenset({"password", "email", "authenticator", "sms"}),
+        "US_MFA_REQUIRED": frozenset({"password", "email", "authenticator", "sms"}),
+        "WAN_ALLOW_AS_VERIFY": frozenset({"first", "secondary"}),
+    }
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_config(app_config: Mapping[str, Any]) -> None:
+    """Refuse setting combinations that cannot work, at start-up not at first use.
+
+    Every problem found is reported in one ConfigurationError, each naming the
+    SECURITY_* keys involved. Checks that need the datastore or other modules
+    (model columns, optional packages) belong to the extension.
+    """
+
+    def cv(key: str) -> Any:
+        return app_config.get(PREFIX + key, _DEFAULTS[key])
+
+    problems: list[str] = []
+
+    # Passwords.
+    schemes = cv("PASSWORD_SCHEMES") or []
+    password_hash = cv("PASSWORD_HASH")
+    if password_hash not in schemes:
+        problems.append(
+            f"SECURITY_PASSWORD_HASH {password_hash!r} is not listed in SECURITY_PASSWORD_SCHEMES"
+        )
+    single_hash = cv("PASSWORD_SINGLE_HASH") or {"plaintext"}
+    if single_hash is not True and password_hash not in single_hash and not cv("PASSWORD_SALT"):
+        problems.append(
+            f"SECURITY_PASSWORD_SALT must be set: SECURITY_PASSWORD_HASH {password_hash!r}"
+            " is applied to an HMAC of the password keyed with it (it is not in"
+            " SECURITY_PASSWORD_SINGLE_HASH)"
+        )
+    if not cv("PASSWORD_REQUIRED") and not cv("UNIFIED_SIGNIN"):
+        problems.append(
+            "SECURITY_PASSWORD_REQUIRED=False needs SECURITY_UNIFIED_SIGNIN=True"
+            " (users need some way to sign in)"
+        )
+    min_len, max_len = cv("PASSWORD_LENGTH_MIN"), cv("PASSWORD_MAX_LENGTH")
+    if not _is_int(max_len) or max_len < 1:
+        problems.append("SECURITY_PASSWORD_MAX_LENGTH must be a positive integer")
+    elif _is_int(min_len) and max_len < min_len:
+        problems.append(
+            f"SECURITY_PASSWORD_MAX_LENGTH ({max_len}) is below"
+            f" SECURITY_PASSWORD_LENGTH_MIN ({min_len})"
+        )
+    pool_size = cv("PASSWORD_HASH_POOL_SIZE")
+    if pool_size is not None and (not _is_int(pool_size) or pool_size < 1):
+        problems.append("SECURITY_PASSWORD_HASH_POOL_SIZE must be None or an integer of at least 1")
+    queue_size = cv("PASSWORD_HASH_QUEUE_SIZE")
+    if queue_size is not None and (not _is_int(queue_size) or queue_size < 0):
+        # 0 is legitimate: no waiting at all, every hash beyond the pool gets 503.
+        problems.append("SECURITY_PASSWORD_HASH_QUEUE_SIZE must be None or an integer >= 0")
+    nice = cv("PASSWORD_HASH_NICE")
+    if not _is_int(nice) or not 0 <= nice <= 19:
+        problems.append("SECURITY_PASSWORD_HASH_NICE must be an integer from 0 to 19")
+
+    # Identity attributes.
+    uias = cv("USER_IDENTITY_ATTRIBUTES")
+    if not isinstance(uias, list | tuple):
+        problems.append("SECURITY_USER_IDENTITY_ATTRIBUTES must be a list of single-key dicts")
+    else:
+        for uia in uias:
+            if not isinstance(uia, Mapping) or len(uia) != 1:
+                problems.append(
+                    "each entry of SECURITY_USER_IDENTITY_ATTRIBUTES must be a dict with"
+                    f" exactly one key, got {uia!r}"
+                )
+                continue
+            ((attr, details),) = uia.items()
+            mapper = details.get("mapper") if isinstance(details, Mapping) else None
+            if not isinstance(details, Mapping) or not (
+                isinstance(mapper, str) or callable(mapper)
+            ):
+                problems.append(
+                    f"SECURITY_USER_IDENTITY_ATTRIBUTES entry {attr!r} needs a dict with a"
+                    " 'mapper' (a callable or a dotted path)"
+                )
+
+    # Multi-factor.
+    mfa_features = [
+        k for k in ("TWO_FACTOR", "UNIFIED_SIGNIN", "MULTI_FACTOR_RECOVERY_CODES") if cv(k)
+    ]
+    if mfa_features and not (cv("TOTP_SECRETS") and cv("TOTP_ISSUER")):
+        names = ", ".join(PREFIX + k for k in mfa_features)
+        problems.append(f"{names} need both SECURITY_TOTP_SECRETS and SECURITY_TOTP_ISSUER")
+    if cv("TWO_FACTOR") and not cv("TWO_FACTOR_ENABLED_METHODS"):
+        problems.append("SECURITY_TWO_FACTOR needs a non-empty SECURITY_TWO_FACTOR_ENABLED_METHODS")
+    if cv("UNIFIED_SIGNIN") and not cv("US_ENABLED_METHODS"):
+        problems.append("SECURITY_UNIFIED_SIGNIN needs a non-empty SECURITY_US_ENABLED_METHODS")
+
+    # Closed vocabularies: a typo here silently disables a mechanism.
+    for key, allowed in _ALLOWED_VALUES.items():
+        values = cv(key)
+        if values is None and key == "LOGOUT_METHODS":
+            continue  # Flask-Security: None means no logout route.
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | set | frozenset):
+            problems.append(f"SECURITY_{key} must be a list, got {values!r}")
+            continue
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            problems.append(
+                f"SECURITY_{key} has unsupported values {bad!r}; allowed: {sorted(allowed)!r}"
+            )
+
+    # Cookies.
+    for key in _COOKIE_KEYS:
+        cookie = cv(key)
+        if cookie is None:
+            continue
+        if not isinstance(cookie, Mapping):
+            problems.append(f"SECURITY_{key} must be a dict of cookie options")
+            continue
+        samesite = cookie.get("samesite")
+        if samesite is None:
+            continue
+        if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
+            problems.append(
+                f"SECURITY_{key} samesite {samesite!r} must be 'Strict', 'Lax', 'None' or None"
+            )
+        elif samesite.lower() == "none" and not cookie.get("secure"):
+            problems.append(
+                f"SECURITY_{key} with samesite 'None' needs secure=True (browsers drop it)"
+            )
+
+    # Durations.
+    for key in sorted(DURATION_KEYS):
+        value = cv(key)
+        if key == "TOKEN_MAX_AGE" and value is None:
+            continue  # Flask-Security 5.6: None means tokens never expire.
+        try:
+            _duration_setting(key, value)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+
+    # Messages.
+    for key in _MESSAGES:
+        message = app_config.get(MSG_PREFIX + key)
+        if message is None:
+            continue
+        if (
+            isinstance(message, str | bytes)
+            or not isinstance(message, Sequence)
+            or len(message) != 2
+            or not all(isinstance(part, str) for part in message)
+        ):
+            problems.append(f"{MSG_PREFIX}{key} must be a (text, category) pair of strings")
+
+    if problems:
+        raise ConfigurationError("invalid security configuration: " + "; ".join(problems))
+
+
+# ------------------------------------------------------------------ access
+
+
+_PLACEHOLDER: Final = re.compile(r"%(?:\((\w+)\)([#0 +-]*[0-9]*(?:\.[0-9]+)?[diouxXeEfFgGcrsa])|%)")
+
+
+def _format(text: str, kwargs: Mapping[str, Any]) -> str:
+    """%-style named formatting that never raises and never prints the whole mapping.
+
+    Plain ``text % kwargs`` turns a stray "% s" or "% r" in an app's message
+    into the repr of every keyword argument (codes, emails); here only
+    ``%(name)<conversion>`` and ``%%`` are touched. A placeholder without a
+    value, or whose value does not fit its conversion, is left as written.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name, conversion = match.group(1), match.group(2)
+        if name is None:
+            return "%"
+        if name not in kwargs:
+            return match.group(0)
+        try:
+            return ("%" + conversion) % (kwargs[name],)
+        except (TypeError, ValueError, OverflowError):
+            return match.group(0)
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def get_message(app_config: Mapping[str, Any], key: str, **kwargs: Any) -> tuple[str, str]:
+    """(text, category) of SECURITY_MSG_<key>, formatted with ``kwargs``.
+
+    The app's value wins over ours (that is how apps reword messages). Values
+    are inserted verbatim; escaping belongs to whatever renders the text
+    (Jinja autoescape, JSON).
+    """
+    try:
+        text, category = app_config.get(MSG_PREFIX + key) or _MESSAGES[key]
+    except KeyError:
+        raise KeyError(f"unknown message {MSG_PREFIX}{key}") from None
+    return _format(text, kwargs), category
+
+
+class ConfigView:
+    """``cv("KEY")`` reads ``SECURITY_KEY`` from one app's config.
+
+    Resolves ``FromAppConfig`` defaults (EMAIL_SENDER) on read.
+    """
+
+    __slots__ = ("_config",)
+
+    def __init__(self, app_config: Mapping[str, Any]) -> None:
+        self._config = app_config
+
+    def __call__(self, key: str) -> Any:
+        try:
+            value = self._config[PREFIX + key]
+        except KeyError:
+            raise KeyError(f"unknown setting {PREFIX}{key} (was init_config run?)") from None
+        if type(value) is FromAppConfig:
+            return value.resolve(self._config)
+        return value
+
+    def message(self, key: str, **kwargs: Any) -> tuple[str, str]:
+        return get_message(self._config, key, **kwargs)
+
+
+__all__ = [
+    "ADDED_KEYS",
+    "ADDED_MESSAGES",
+    "DEFAULT_CONFIG",
+    "DEFAULT_MESSAGES",
+    "DURATION_KEYS",
+    "FORM_KEYS",
+    "REMOVED_KEYS",
+    "ConfigView",
+    "FromAppConfig",
+    "get_message",
+    "init_config",
+    "naive_utcnow",
+    "no_token_expiry",
+    "normalize_durations",
+    "parse_duration",
+    "unknown_keys",
+    "validate_config",
+    "warn_unknown_keys",
+]
