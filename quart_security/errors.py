@@ -52,3 +52,27 @@ class HashingOverloaded(Exception):
 
 class DatastoreError(Exception):
     """A datastore document or row is unusable (missing or mistyped field)."""
+
+
+class DuplicateIdentityError(DatastoreError):
+    """A unique field (email, username, uniquifier, phone, credential) clashed.
+
+    ``field`` names it when the backend can tell; the value is never put in the
+    message (it is often an email address). The unit of work has been rolled
+    back (SQL) when this is raised.
+    """
+
+    def __init__(self, field: str | None = None, *, collection: str | None = None) -> None:
+        where = f" in collection {collection!r}" if collection else ""
+        super().__init__(f"duplicate value for {field or 'a unique field'!r}{where}")
+        self.field = field
+        self.collection = collection
+
+
+class InvalidFieldValueError(DatastoreError, ValueError):
+    """A value cannot be stored in its field (type, length, NUL, required)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem

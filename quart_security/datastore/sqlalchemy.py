@@ -1,0 +1,587 @@
+"""SQLAlchemy 2 async datastore.
+
+Set-up::
+
+    engine = create_async_engine("postgresql+asyncpg://...")   # or sqlite+aiosqlite
+    sessions = async_sessionmaker(engine)
+    datastore = SQLAlchemyUserDatastore(sessions, User, Role, WebAuthn)
+
+Tables are created the usual SQLAlchemy way (use Alembic in production)::
+
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+
+Unit of work: one ``AsyncSession`` per task context, kept in a ContextVar owned
+by this datastore, opened at first use with ``expire_on_commit=False`` (a
+committed object must stay readable: a lazy reload raises MissingGreenlet).
+``commit()`` commits and keeps the session; ``end_unit_of_work()`` (called by
+the extension when a request ends) is the only place that closes it. Any
+database error rolls the whole unit of work back before it propagates, so the
+datastore stays usable; objects loaded before a rollback are expired and must
+be found again.
+
+A child task (``asyncio.create_task``, ``gather``) inherits the session only if
+it already existed when the task was created; one the child opens is invisible
+to its parent. Do datastore work in the request's own task, or give the child
+its own ``async with datastore.unit_of_work()``. One session must never be
+used by two tasks at the same time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    case,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapper, Session, UOWTransaction, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..clock import Clock, SystemClock, utcnow_naive
+from ..errors import DatastoreError, DuplicateIdentityError, InvalidFieldValueError
+from ..mixins import WebAuthnMixin
+from ..models.sqla import AsaList
+from .base import RoleT, UserDatastore, UserT
+
+__all__ = [
+    "DuplicateIdentityError",
+    "InvalidFieldValueError",
+    "SQLAlchemyUserDatastore",
+]
+
+# Longest attribute name echoed back in an error message.
+_MAX_NAME_IN_ERROR = 64
+# SQLite's built-in lower() folds ASCII only; this one folds like PostgreSQL's.
+_SQLITE_LOWER = "qs_lower"
+
+
+# ---------------------------------------------------------------------- values
+class _Problem(NamedTuple):
+    message: str
+    wrong_type: bool  # False: right type but it can never be stored or matched
+
+
+_INT_BITS: tuple[tuple[type[Integer], int], ...] = (
+    (SmallInteger, 15),
+    (BigInteger, 63),
+    (Integer, 31),
+)
+
+
+def _text_problem(value: str) -> _Problem | None:
+    if "\x00" in value:
+        return _Problem("must not contain NUL characters", wrong_type=False)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _Problem("is not valid Unicode text", wrong_type=False)
+    return None
+
+
+def _value_problem(column: Column[Any], value: Any) -> _Problem | None:
+    """Why ``value`` (not None) cannot go into ``column``, or None if it can.
+
+    Checked here, not left to the driver, so every database gives the same
+    answer: SQLite would store an over-long or NUL-bearing string that
+    PostgreSQL rejects with a driver error.
+    """
+    ctype = column.type
+    if isinstance(ctype, AsaList):
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            return _Problem("must be a list of strings", wrong_type=True)
+        for item in value:
+            if not isinstance(item, str):
+                return _Problem("must be a list of strings", wrong_type=True)
+            if "," in item:
+                return _Problem("items must not contain a comma", wrong_type=False)
+            problem = _text_problem(item)
+            if problem:
+                return problem
+        return None
+    if isinstance(ctype, Enum):
+        return None
+    if isinstance(ctype, String):
+        if not isinstance(value, str):
+            return _Problem("must be a string", wrong_type=True)
+        if ctype.length is not None and len(value) > ctype.length:
+            return _Problem(f"is longer than {ctype.length} characters", wrong_type=False)
+        return _text_problem(value)
+    if isinstance(ctype, LargeBinary):
+        if not isinstance(value, bytes | bytearray | memoryview):
+            return _Problem("must be bytes", wrong_type=True)
+        if ctype.length is not None and len(value) > ctype.length:
+            return _Problem(f"is longer than {ctype.length} bytes", wrong_type=False)
+        return None
+    if isinstance(ctype, Boolean):
+        if not isinstance(value, bool):
+            return _Problem("must be a boolean", wrong_type=True)
+        return None
+    if isinstance(ctype, Integer):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _Problem("must be an integer", wrong_type=True)
+        bits = next(b for kind, b in _INT_BITS if isinstance(ctype, kind))
+        if not -(2**bits) <= value < 2**bits:
+            return _Problem("is out of range", wrong_type=False)
+        return None
+    if isinstance(ctype, DateTime):
+        if not isinstance(value, datetime):
+            return _Problem("must be a datetime", wrong_type=True)
+        if not ctype.timezone and value.tzinfo is not None:
+            return _Problem("must be a naive UTC datetime", wrong_type=True)
+        return None
+    return None
+
+
+def _columns(mapper: Mapper[Any]) -> Iterable[tuple[str, Column[Any]]]:
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if isinstance(column, Column):
+            yield prop.key, column
+
+
+def _validate_object(obj: Any) -> None:
+    """Reject a row the database would refuse or silently corrupt."""
+    state = inspect(obj)
+    is_new = state.key is None
+    for key, column in _columns(state.mapper):
+        if is_new:
+            value = state.dict.get(key)
+        else:
+            added = state.attrs[key].history.added
+            if not added:
+                continue
+            value = added[0]
+        if value is None:
+            # A foreign key is filled from its relationship during the flush.
+            optional = column.nullable or (
+                is_new
+                and (
+                    column.default is not None
+                    or column.server_default is not None
+                    or column.primary_key
+                    or bool(column.foreign_keys)
+                )
+            )
+            if not optional:
+                raise InvalidFieldValueError(key, "is required")
+            continue
+        problem = _value_problem(column, value)
+        if problem is not None:
+            raise InvalidFieldValueError(key, problem.message)
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_PG_UNIQUE_KEY = re.compile(r"Key \(([^)]*)\)=")
+
+
+def _translate_integrity_error(exc: IntegrityError) -> DatastoreError:
+    """A typed error naming the column, without echoing the offending value."""
+    orig = exc.orig
+    text = str(orig)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    sqlite_match = _SQLITE_UNIQUE.search(text)
+    if sqlstate != "23505" and sqlite_match is None:
+        return DatastoreError("the database refused the change (integrity constraint)")
+    columns: list[str] = []
+    detail = getattr(getattr(orig, "__cause__", None), "detail", None)
+    pg_match = _PG_UNIQUE_KEY.match(detail) if isinstance(detail, str) else None
+    if pg_match is not None:
+        columns = [c.strip() for c in pg_match.group(1).split(",")]
+    elif sqlite_match is not None:
+        columns = [c.strip().rsplit(".", 1)[-1] for c in sqlite_match.group(1).split(",")]
+    field = columns[0] if len(columns) == 1 and columns[0].isidentifier() else None
+    return DuplicateIdentityError(field)
+
+
+def _sqlite_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _register_sqlite_lower(connection: Connection) -> None:
+    pooled = connection.connection
+    if not pooled.info.get(_SQLITE_LOWER):
+        dbapi = pooled.dbapi_connection
+        assert dbapi is not None
+        dbapi.create_function(_SQLITE_LOWER, 1, _sqlite_lower, deterministic=True)
+        pooled.info[_SQLITE_LOWER] = True
+
+
+# ---------------------------------------------------------------------- portable
+# ---------------------------------------------------------------------- datastore
+class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
+    """Async datastore over any SQLAlchemy 2 async engine (asyncpg, aiosqlite, ...)."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        user_model: type[UserT],
+        role_model: type[RoleT],
+        webauthn_model: type[WebAuthnMixin] | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(user_model, role_model, webauthn_model)
+        self.session_factory = session_factory
+        self.clock: Clock = clock or SystemClock()
+        self._session_var: ContextVar[AsyncSession | None] = ContextVar(
+            f"quart_security_sqla_session_{id(self):x}", default=None
+        )
+        # Sessions opened and not yet ended, so aclose() can release them all.
+        self._open_sessions: set[AsyncSession] = set()
+        self._validated = tuple(
+            m for m in (user_model, role_model, webauthn_model) if m is not None
+        )
+
+    # -------------------------------------------------------------- unit of work
+    @property
+    def session(self) -> AsyncSession:
+        """This task context's session, opened on first use."""
+        session = self._session_var.get()
+        if session is None:
+            session = self.session_factory(expire_on_commit=False)
+            event.listen(session.sync_session, "before_flush", self._before_flush)
+            self._session_var.set(session)
+            self._open_sessions.add(session)
+        return session
+
+    def _before_flush(self, session: Session, context: UOWTransaction, instances: object) -> None:
+        for obj in (*session.new, *session.dirty):
+            if isinstance(obj, self._validated):
+                _validate_object(obj)
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[AsyncSession]:
+        """Run database work; on failure roll the unit of work back, then raise."""
+        session = self.session
+        try:
+            yield session
+        except IntegrityError as exc:
+            await self._quiet_rollback(session)
+            raise _translate_integrity_error(exc) from exc
+        except Exception:
+            await self._quiet_rollback(session)
+            raise
+
+    @staticmethod
+    async def _quiet_rollback(session: AsyncSession) -> None:
+        # The original error is the one worth reporting.
+        with suppress(Exception):
+            await session.rollback()
+
+    async def put(self, model: Any) -> Any:
+        """Stage ``model``; a value its column cannot hold is refused here.
+
+        A refused new object is never added. A refused change to an object
+        already in the session would fail every later flush, so the unit of
+        work is rolled back, as for any other database error.
+        """
+        if isinstance(model, self._validated):
+            try:
+                _validate_object(model)
+            except InvalidFieldValueError:
+                current = self._session_var.get()
+                if current is not None and inspect(model).session is current.sync_session:
+                    await self._quiet_rollback(current)
+                raise
+        self._adopt(model)
+        self.session.add(model)
+        return model
+
+    async def delete(self, model: Any) -> None:
+        state = inspect(model)
+        if state.key is None:  # never flushed: nothing to delete in the database
+            if state.session is not None:
+                state.session.expunge(model)
+            return
+        self._adopt(model)
+        if isinstance(model, self.user_model) and self.webauthn_model is not None:
+            await self.webauthn_reset(model)
+        async with self._guard() as session:
+            session.add(model)
+            await session.delete(model)
+
+    async def commit(self) -> None:
+        if self._session_var.get() is None:
+            return
+        async with self._guard() as session:
+            await session.commit()
+
+    async def rollback(self) -> None:
+        session = self._session_var.get()
+        if session is not None:
+            await session.rollback()
+
+    async def end_unit_of_work(self, *, commit: bool = False) -> None:
+        session = self._session_var.get()
+        if session is None:
+            return
+        try:
+            if commit:
+                await self.commit()
+        finally:
+            self._session_var.set(None)
+            self._open_sessions.discard(session)
+            await session.close()
+
+    async def aclose(self) -> None:
+        """Close every session still open, in any context (shutdown, tests)."""
+        sessions, self._open_sessions = self._open_sessions, set()
+        for session in sessions:
+            await session.close()
+        self._session_var.set(None)
+
+    async def _flush(self) -> None:
+        async with self._guard() as session:
+            await session.flush()
+
+    def _adopt(self, obj: Any) -> None:
+        """Attach an object left over from an earlier unit of work to this one.
+
+        Done before anything else is loaded, so related objects it carries
+        (a user's roles) become the ones this session hands out, instead of
+        clashing with fresh copies.
+        """
+        if not inspect(obj).detached:
+            return
+        try:
+            self.session.add(obj)
+        except InvalidRequestError as exc:
+            raise DatastoreError(
+                f"this {type(obj).__name__} comes from an earlier unit of work and this "
+                "one already holds a copy of it (or of a related row): find it again here"
+            ) from exc
+
+    async def _ensure_loaded(self, obj: Any, *keys: str) -> None:
+        """Load relationships of a persistent object explicitly (never lazily)."""
+        self._adopt(obj)
+        state = inspect(obj)
+        missing = [k for k in keys if k in state.unloaded]
+        if missing and state.key is not None:
+            async with self._guard() as session:
+                await session.refresh(obj, missing)
+
+    async def _identity(self, obj: Any) -> Any:
+        """The primary key of ``obj``, flushing it first if it is new."""
+        if inspect(obj).key is None:
+            self.session.add(obj)
+            await self._flush()
+        return inspect(obj).identity[0]
+
+    # -------------------------------------------------------------- lookups
+    def _lookup_column(self, model: type[Any], attr: str, caller: str) -> Column[Any]:
+        mapper: Mapper[Any] = inspect(model)
+        prop = mapper.column_attrs.get(attr) if isinstance(attr, str) else None
+        column = prop.columns[0] if prop is not None else None
+        if not isinstance(column, Column):
+            shown = str(attr)[:_MAX_NAME_IN_ERROR]
+            raise ValueError(f"{caller}: {model.__name__} has no column {shown!r}")
+        return column
+
+    @staticmethod
+    def _match_value(column: Column[Any], attr: str, value: Any, caller: str) -> tuple[bool, Any]:
+        """(can match, value). Wrong types are caller bugs; impossible values match nothing.
+
+        None matches nothing (not the rows where the column is NULL: a missing
+        form field must never find the first user without a username).
+        """
+        if value is None:
+            return False, None
+        problem = _value_problem(column, value)
+        if problem is None:
+            if isinstance(value, bytearray | memoryview):
+                value = bytes(value)
+            return True, value
+        if problem.wrong_type:
+            raise ValueError(f"{caller}: {attr} {problem.message}")
+        return False, None
+
+    async def _lower(self, session: AsyncSession) -> Callable[[Any], ColumnElement[Any]]:
+        connection = await session.connection()
+        if connection.dialect.name != "sqlite":
+            return func.lower
+        await connection.run_sync(_register_sqlite_lower)
+        return getattr(func, _SQLITE_LOWER)  # type: ignore[no-any-return]
+
+    async def find_user(self, case_insensitive: bool = False, **kwargs: Any) -> UserT | None:
+        """One user by one column, with its roles, in a single statement.
+
+        A case-insensitive match that is ambiguous (``Bob@x`` and ``bob@x`` both
+        exist and neither is the exact value) finds nobody rather than a guess.
+        """
+        attr, value = self._single_criterion(kwargs)
+        model = self.user_model
+        column = self._lookup_column(model, attr, "find_user")
+        can_match, value = self._match_value(column, attr, value, "find_user")
+        if not can_match:
+            return None
+        target: Any = getattr(model, attr)
+        stmt = select(model)
+        if "roles" in inspect(model).relationships:
+            stmt = stmt.options(joinedload(model.roles))
+        async with self._guard() as session:
+            exact: ColumnElement[bool] = target == value
+            if case_insensitive and isinstance(column.type, String):
+                lower = await self._lower(session)
+                stmt = stmt.where(lower(target) == lower(value)).order_by(case((exact, 0), else_=1))
+            else:
+                stmt = stmt.where(exact)
+            stmt = stmt.order_by(*inspect(model).primary_key).limit(2)
+            users = list((await session.execute(stmt)).unique().scalars())
+        if len(users) > 1 and case_insensitive and getattr(users[0], attr) != value:
+            return None
+        return users[0] if users else None
+
+    async def find_role(self, role: str) -> RoleT | None:
+        column = self._lookup_column(self.role_model, "name", "find_role")
+        can_match, role = self._match_value(column, "name", role, "find_role")
+        if not can_match:
+            return None
+        stmt = select(self.role_model).where(self.role_model.name == role)
+        async with self._guard() as session:
+            return (await session.execute(stmt)).scalars().first()
+
+    # -------------------------------------------------------------- roles
+    async def add_role_to_user(self, user: UserT, role: str | RoleT) -> bool:
+        self._adopt(user)
+        return await super().add_role_to_user(user, role)
+
+    async def remove_role_from_user(self, user: UserT, role: str | RoleT) -> bool:
+        self._adopt(user)
+        return await super().remove_role_from_user(user, role)
+
+    async def _add_role(self, user: UserT, role: RoleT) -> bool:
+        await self._ensure_loaded(user, "roles")
+        if role in user.roles:
+            return False
+        user.roles.append(role)
+        return True
+
+    async def _remove_role(self, user: UserT, role: RoleT) -> bool:
+        await self._ensure_loaded(user, "roles")
+        if role not in user.roles:
+            return False
+        user.roles.remove(role)
+        return True
+
+    # -------------------------------------------------------------- recovery codes
+    async def mf_delete_recovery_code(self, user: UserT, index: int) -> bool:
+        """Consume one code atomically: compare-and-set on the stored list.
+
+        Two requests racing for the same code both see it, but only the first
+        UPDATE still matches the old list; the other gets False.
+        """
+        codes = await self.mf_get_recovery_codes(user)
+        if not 0 <= index < len(codes):
+            return False
+        remaining = list(codes)
+        del remaining[index]
+        model: Any = self.user_model
+        user_id = await self._identity(user)
+        pk = inspect(model).primary_key[0]
+        stmt = (
+            update(model)
+            .where(pk == user_id, model.mf_recovery_codes == codes)
+            .values(mf_recovery_codes=remaining)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._guard() as session:
+            result = await session.execute(stmt)
+            await session.refresh(user, ["mf_recovery_codes"])
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    # -------------------------------------------------------------- webauthn
+    def _webauthn(self) -> Any:
+        if self.webauthn_model is None:
+            raise NotImplementedError("this datastore was created without a WebAuthn model")
+        return self.webauthn_model
+
+    async def create_webauthn(
+        self,
+        user: UserT,
+        credential_id: bytes,
+        public_key: bytes,
+        name: str,
+        sign_count: int,
+        usage: str,
+        device_type: str,
+        backup_state: bool,
+        transports: list[str] | None = None,
+        extensions: str | None = None,
+        **kwargs: Any,
+    ) -> WebAuthnMixin:
+        """Store a new credential for ``user`` (staged; commit to keep it)."""
+        model = self._webauthn()
+        self._adopt(user)
+        kwargs.setdefault("lastuse_datetime", utcnow_naive(self.clock))
+        credential = model(
+            credential_id=credential_id,
+            public_key=public_key,
+            name=name,
+            sign_count=sign_count,
+            usage=usage,
+            device_type=device_type,
+            backup_state=backup_state,
+            transports=transports,
+            extensions=extensions,
+            **kwargs,
+        )
+        if "user" in inspect(model).relationships:
+            credential.user = user  # also appends to a loaded ``user.webauthn``
+        else:
+            credential.user_id = await self._identity(user)
+        await self.put(credential)
+        return credential  # type: ignore[no-any-return]
+
+    async def find_webauthn(self, credential_id: bytes) -> WebAuthnMixin | None:
+        model = self._webauthn()
+        column = self._lookup_column(model, "credential_id", "find_webauthn")
+        can_match, value = self._match_value(
+            column, "credential_id", credential_id, "find_webauthn"
+        )
+        if not can_match:
+            return None
+        async with self._guard() as session:
+            stmt = select(model).where(model.credential_id == value)
+            return (await session.execute(stmt)).scalars().first()
+
+    async def find_user_webauthns(self, user: UserT) -> list[WebAuthnMixin]:
+        """Every credential of ``user``, oldest first (``user.webauthn`` never lazy-loads)."""
+        model = self._webauthn()
+        user_id = await self._identity(user)
+        async with self._guard() as session:
+            stmt = select(model).where(model.user_id == user_id).order_by(model.id)
+            return list((await session.execute(stmt)).scalars())
+
+    async def webauthn_reset(self, user: UserT) -> None:
+        """Delete every credential of ``user``."""
+        credentials = await self.find_user_webauthns(user)
+        async with self._guard() as session:
+            for credential in credentials:
+                await session.delete(credential)
+            await session.flush()
+        state = inspect(user)
+        if "webauthn" in state.mapper.relationships and "webauthn" not in state.unloaded:
+            set_committed_value(user, "webauthn", [])
