@@ -1,0 +1,49 @@
+"""Flask-Security's helper functions, as coroutines for Quart apps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .state import current_security
+from .web import authn
+from .web.quart_adapter import QuartPort
+
+
+async def login_user(
+    user: Any, remember: bool | None = None, authn_via: list[str] | None = None
+) -> bool:
+    """Log ``user`` in on the current request (no password check: the caller did it)."""
+    return await authn.login_user(
+        current_security(), QuartPort(), user, remember=remember, authn_via=authn_via
+    )
+
+
+async def logout_user() -> None:
+    await authn.logout_user(current_security(), QuartPort())
+
+
+async def hash_password(password: str) -> str:
+    """Hash with the configured scheme, in the bounded hashing pool."""
+    return await current_security().passwords.hash(password)
+
+
+async def verify_password(password: str, password_hash: str) -> bool:
+    return await current_security().passwords.verify(password, password_hash)
+
+
+async def verify_and_update_password(password: str, user: Any) -> bool:
+    """Verify against ``user.password``, rehashing a legacy hash on success."""
+    return await current_security().verify_user_password(user, password)
+
+
+def url_for_security(endpoint: str, **values: Any) -> str:
+    return current_security().url_for_security(QuartPort(), endpoint, **values)
+
+
+def check_and_update_authn_fresh(
+    within: timedelta, grace: timedelta, method: str | None = None
+) -> bool:
+    return authn.check_and_update_authn_fresh(
+        current_security(), QuartPort(), within, grace, method
+    )

@@ -1,0 +1,294 @@
+"""``Security``: reads config, wires the datastore, crypto, routes and hooks.
+
+Everything built here is built once, at init_app: serializers, the password
+context and its hashing pool, the compiled identity attributes. Nothing on the
+request path re-reads or re-derives them. The class is framework-neutral; an
+adapter (Quart here, Flask in flask_compat) registers the blueprint and the
+request hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, MutableMapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.sansio.response import Response
+
+from . import config as config_module
+from .clock import Clock, SystemClock
+from .crypto.hashing_pool import HashingPool
+from .crypto.password_policy import PasswordPolicy, context_words_validator
+from .crypto.passwords import PasswordContext, PasswordService
+from .crypto.tokens import TokenKit
+from .errors import ConfigurationError
+from .identity import IdentityResolver
+from .state import CookieAction, request_state
+from .web import authn, guards
+from .web.basic_auth import basic_challenge
+from .web.envelope import default_render_json
+from .web.form_input import DEFAULT_BODY_LIMIT, read_form_data
+
+if TYPE_CHECKING:
+    from .datastore.base import UserDatastore
+    from .web.port import WebPort
+
+log = logging.getLogger("quart_security")
+
+SERIALIZER_SALTS = {
+    "remember": "REMEMBER_SALT",
+    "login": "LOGIN_SALT",
+    "reset": "RESET_SALT",
+    "change_email": "CHANGE_EMAIL_SALT",
+    "confirm": "CONFIRM_SALT",
+    "us_setup": "US_SETUP_SALT",
+    "tf_setup": "TWO_FACTOR_SETUP_SALT",
+    "tf_validity": "TWO_FACTOR_VALIDITY_SALT",
+    "wan": "WAN_SALT",
+}
+
+
+class Adapter:
+    """What a web framework provides to the extension (see web/quart_adapter.py)."""
+
+    def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
+        raise NotImplementedError
+
+
+class Security:
+    """The extension object, ``app.extensions["security"]``."""
+
+    adapter_class: ClassVar[type[Adapter] | None] = None
+
+    def __init__(
+        self,
+        app: Any = None,
+        datastore: UserDatastore[Any, Any] | None = None,
+        register_blueprint: bool = True,
+        *,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.app: Any = None
+        # ``datastore`` is what the app passed and uses; ``store`` is the async
+        # datastore the core awaits. They are the same object in Quart; in
+        # flask_compat ``datastore`` is the sync facade over ``store``.
+        self.datastore: Any = datastore
+        self.store: UserDatastore[Any, Any] = datastore  # type: ignore[assignment]
+        self.register_blueprint = register_blueprint
+        self.clock: Clock = clock or SystemClock()
+        self._kwargs = kwargs
+        self._render_json: Callable[..., Response] = default_render_json
+        self._unauthn_handler = guards.default_unauthn_handler
+        self._unauthz_handler = guards.default_unauthz_handler
+        self._reauthn_handler = guards.default_reauthn_handler
+        self._context_processors: list[Callable[[], Mapping[str, Any]]] = []
+        if app is not None:
+            self.init_app(app, datastore, register_blueprint)
+
+    # ------------------------------------------------------------------ init
+    def init_app(
+        self,
+        app: Any,
+        datastore: UserDatastore[Any, Any] | None = None,
+        register_blueprint: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if datastore is not None:
+            self.datastore = datastore
+        if self.datastore is None:
+            raise ConfigurationError("Security needs a datastore")
+        self.store = self._async_store(self.datastore)
+        if register_blueprint is not None:
+            self.register_blueprint = register_blueprint
+        self._kwargs.update(kwargs)
+        self.app = app
+        self.app_config: MutableMapping[str, Any] = app.config
+        self._cv = config_module.ConfigView(app.config)
+        config_module.init_config(app.config, self._kwargs)
+        config_module.warn_unknown_keys(app.config, log)
+        config_module.validate_config(app.config)
+        config_module.normalize_durations(app.config)
+        self._check_models()
+        self._build(app.config)
+        app.extensions["security"] = self
+        adapter_class = self.adapter_class
+        if adapter_class is None:
+            from .web.quart_adapter import QuartAdapter
+
+            adapter_class = QuartAdapter
+        adapter_class().register(self, app, self.register_blueprint)
+
+    def _async_store(self, datastore: Any) -> UserDatastore[Any, Any]:
+        """The async datastore behind what the app passed (adapters override)."""
+        return datastore  # type: ignore[no-any-return]
+
+    def _check_models(self) -> None:
+        user_model = self.store.user_model
+        if not hasattr(user_model, "fs_uniquifier"):
+            raise ConfigurationError("the User model needs an fs_uniquifier field")
+        if self.cv("USERNAME_ENABLE") and not hasattr(user_model, "username"):
+            raise ConfigurationError("SECURITY_USERNAME_ENABLE needs a username field")
+        self.has_token_uniquifier = hasattr(user_model, "fs_token_uniquifier")
+
+    def _build(self, cfg: Mapping[str, Any]) -> None:
+        secret = cfg.get("SECRET_KEY")
+        if not secret:
+            raise ConfigurationError("SECRET_KEY must be set")
+        self.tokens = TokenKit(
+            secret_key=secret,
+            fallbacks=list(cfg.get("SECRET_KEY_FALLBACKS") or []),
+            salts={name: self.cv(key) for name, key in SERIALIZER_SALTS.items()},
+            clock=self.clock,
+            token_max_age=self._token_max_age,
+            expire_timestamp=lambda user: int(self.cv("TOKEN_EXPIRE_TIMESTAMP")(user) or 0),
+            csrf_time_limit=lambda: cfg.get("WTF_CSRF_TIME_LIMIT", 3600),
+        )
+        scheme = self.cv("PASSWORD_HASH")
+        self.password_context = PasswordContext(
+            default_scheme=scheme,
+            schemes=list(self.cv("PASSWORD_SCHEMES")),
+            deprecated=list(self.cv("DEPRECATED_PASSWORD_SCHEMES")),
+            single_hash=self.cv("PASSWORD_SINGLE_HASH"),
+            salt=self.cv("PASSWORD_SALT"),
+            hash_options=self.cv("PASSWORD_HASH_OPTIONS") or {},
+            normalize_form=self.cv("PASSWORD_NORMALIZE_FORM"),
+            max_length=self.cv("PASSWORD_MAX_LENGTH"),
+        )
+        size = self.cv("PASSWORD_HASH_POOL_SIZE") or os.cpu_count() or 1
+        queue = self.cv("PASSWORD_HASH_QUEUE_SIZE")
+        self.hashing_pool = HashingPool(
+            size=size,
+            queue_size=queue if queue is not None else 4 * size,
+            nice=self.cv("PASSWORD_HASH_NICE"),
+        )
+        self.passwords = PasswordService(self.password_context, self.hashing_pool)
+        self.password_policy = PasswordPolicy(
+            min_length=self.cv("PASSWORD_LENGTH_MIN"),
+            max_length=self.cv("PASSWORD_MAX_LENGTH"),
+            normalize_form=self.cv("PASSWORD_NORMALIZE_FORM"),
+            validators=(context_words_validator,),
+        )
+        attributes = list(self.cv("USER_IDENTITY_ATTRIBUTES"))
+        if self.cv("USERNAME_ENABLE") and not any("username" in a for a in attributes):
+            attributes.append(
+                {
+                    "username": {
+                        "mapper": "quart_security.identity.uia_username_mapper",
+                        "case_insensitive": True,
+                    }
+                }
+            )
+        self.identity = IdentityResolver(attributes)
+        self.remember_cookie_name: str = cfg.get("REMEMBER_COOKIE_NAME", "remember_token")
+        duration = cfg.get("REMEMBER_COOKIE_DURATION", timedelta(days=365))
+        self.remember_duration: timedelta = (
+            duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
+        )
+        self.body_limit = DEFAULT_BODY_LIMIT
+
+    def _token_max_age(self) -> float | None:
+        value = self.cv("TOKEN_MAX_AGE")
+        if value is None:
+            return None
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        return seconds if seconds > 0 else None
+
+    # ------------------------------------------------------------------ config access
+    def cv(self, key: str) -> Any:
+        """The value of SECURITY_<key> for this app."""
+        return self._cv(key)
+
+    def message(self, key: str, **kwargs: Any) -> str:
+        return config_module.get_message(self.app_config, key, **kwargs)[0]
+
+    # ------------------------------------------------------------------ hooks (Flask-Security API)
+    def render_json(self, cb: Callable[..., Response]) -> None:
+        """Replace the JSON renderer: ``cb(port, payload, code, headers, user)``."""
+        self._render_json = cb
+
+    def unauthn_handler(self, cb: Any) -> None:
+        self._unauthn_handler = cb
+
+    def unauthz_handler(self, cb: Any) -> None:
+        self._unauthz_handler = cb
+
+    def reauthn_handler(self, cb: Any) -> None:
+        self._reauthn_handler = cb
+
+    def context_processor(self, fn: Callable[[], Mapping[str, Any]]) -> None:
+        self._context_processors.append(fn)
+
+    # ------------------------------------------------------------------ helpers used by views
+    def render_json_response(
+        self,
+        port: WebPort,
+        payload: Mapping[str, Any],
+        code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        user: Any = None,
+    ) -> Response:
+        return self._render_json(port, payload, code, headers, user)
+
+    async def request_form(self, port: WebPort) -> MultiDict[str, Any]:
+        """The request's fields, parsed once (InvalidInput on a bad body)."""
+        state = request_state(port.g)
+        if state.form_cache is None:
+            state.form_cache = await read_form_data(port, self.body_limit)
+        return state.form_cache  # type: ignore[no-any-return]
+
+    async def verify_user_password(self, user: Any, password: str) -> bool:
+        """One verification whatever happens, and a transparent rehash on success."""
+        stored = getattr(user, "password", None) if user is not None else None
+        if not isinstance(stored, str) or not stored:
+            await self.passwords.dummy_verify(password)
+            return False
+        ok, new_hash = await self.passwords.verify_and_update(password, stored)
+        if ok and new_hash:
+            user.password = new_hash
+            await self.store.put(user)
+        return ok
+
+    def basic_challenge(self) -> str:
+        return basic_challenge(self.cv("DEFAULT_HTTP_AUTH_REALM"))
+
+    def remember_cookie(self, value: str | None) -> CookieAction:
+        return authn.remember_cookie_action(self, value)
+
+    def url_for_security(self, port: WebPort, endpoint: str, **values: Any) -> str:
+        return port.url_for(f"{self.cv('BLUEPRINT_NAME')}.{endpoint}", **values)
+
+    def resolve_view_url(self, port: WebPort, target: str) -> str:
+        """A *_VIEW setting: an endpoint name ('.login', 'index') or a URL."""
+        if target.startswith("/") or "://" in target:
+            return target
+        endpoint = target
+        if endpoint.startswith("."):
+            endpoint = f"{self.cv('BLUEPRINT_NAME')}{endpoint}"
+        try:
+            return port.url_for(endpoint)
+        except Exception:  # a bad setting falls back to a plain path
+            return target
+
+    def view_url(self, port: WebPort, view_key: str) -> str:
+        target = self.cv(view_key) or self.cv("POST_LOGIN_VIEW") or "/"
+        if callable(target):
+            target = target()
+        return self.resolve_view_url(port, str(target))
+
+    def post_login_url(self, port: WebPort) -> str:
+        return self.view_url(port, "POST_LOGIN_VIEW")
+
+    def template_context(self, port: WebPort) -> dict[str, Any]:
+        state = request_state(port.g)
+        context: dict[str, Any] = {
+            "security": self,
+            "url_for_security": lambda endpoint, **v: self.url_for_security(port, endpoint, **v),
+            "_fs_is_user_authenticated": state.user is not None,
+        }
+        for fn in self._context_processors:
+            context.update(fn())
+        return context

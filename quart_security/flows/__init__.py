@@ -1,0 +1,1 @@
+"""Feature flows: async functions over the datastore and crypto, no HTTP."""

@@ -1,0 +1,1 @@
+"""HTTP-facing layer: the only package that knows about requests and responses."""

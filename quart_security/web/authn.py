@@ -1,0 +1,319 @@
+"""Who is making this request: session, remember cookie, auth token, Basic.
+
+Login state lives in the framework session under Flask-Login's and
+Flask-Security's keys (``_user_id`` = fs_uniquifier, ``_fresh``, ``fs_paa``,
+``fs_gexp``), so rotating a user's fs_uniquifier ends every session, remember
+cookie and auth token at once. Each mechanism is resolved at most once per
+request and costs one datastore round trip (user and roles together).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .. import signals
+from ..clock import utcnow_naive
+from ..state import UNSET, CookieAction, request_state
+from .basic_auth import parse_basic_authorization
+from .csrf import rotate_csrf
+
+if TYPE_CHECKING:
+    from ..extension import Security
+    from .port import WebPort
+
+SESSION_AUTH_KEYS = ("_user_id", "_fresh", "_id", "_remember", "fs_paa", "fs_gexp")
+TWO_FACTOR_KEYS = (
+    "tf_user_id",
+    "tf_state",
+    "tf_primary_method",
+    "tf_totp_secret",
+    "tf_remember_login",
+    "tf_select",
+)
+MECHANISM_ORDER = ("token", "session", "basic")
+
+
+async def _usable(security: Security, user: Any) -> Any:
+    """A user only counts when active (and confirmed, if that is required)."""
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+# ---------------------------------------------------------------------- session
+async def user_by_session(security: Security, port: WebPort) -> Any:
+    state = request_state(port.g)
+    if state.by_session is not UNSET:
+        return state.by_session
+    user = None
+    uid = port.session.get("_user_id")
+    if isinstance(uid, str) and uid:
+        user = await _usable(security, await security.store.find_user(fs_uniquifier=uid))
+        if user is None:
+            _clear_session_auth(port)
+    elif not port.is_websocket:
+        user = await _user_by_remember_cookie(security, port)
+    state.by_session = user
+    return user
+
+
+async def _user_by_remember_cookie(security: Security, port: WebPort) -> Any:
+    name = security.remember_cookie_name
+    value = port.request.cookies.get(name)
+    if not value:
+        return None
+    duration = security.remember_duration.total_seconds()
+    uid = security.tokens.read_remember_cookie(value, duration)
+    user = None
+    if uid is not None:
+        user = await _usable(security, await security.store.find_user(fs_uniquifier=uid))
+    if user is None:
+        request_state(port.g).queue_cookie(security.remember_cookie(None))
+        return None
+    # A remember cookie restores the login but never freshness (NIST 800-63B §5.1).
+    port.session["_user_id"] = str(user.fs_uniquifier)
+    port.session["_fresh"] = False
+    port.session.pop("fs_paa", None)
+    return user
+
+
+def _clear_session_auth(port: WebPort) -> None:
+    for key in SESSION_AUTH_KEYS:
+        port.session.pop(key, None)
+
+
+# ---------------------------------------------------------------------- token
+def presented_auth_token(security: Security, port: WebPort) -> str | None:
+    sources = security.cv("TOKEN_AUTHENTICATION_SOURCES")
+    if "header" in sources:
+        value = port.request.headers.get(security.cv("TOKEN_AUTHENTICATION_HEADER"))
+        if value:
+            return str(value)
+    if "query" in sources:
+        value = port.request.args.get(security.cv("TOKEN_AUTHENTICATION_KEY"))
+        if value:
+            return str(value)
+    if "json" in sources:
+        form = request_state(port.g).form_cache
+        if form is not None:
+            value = form.get(security.cv("TOKEN_AUTHENTICATION_KEY"))
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+async def user_by_token(security: Security, port: WebPort) -> Any:
+    state = request_state(port.g)
+    if state.by_token is not UNSET:
+        return state.by_token
+    user = None
+    token = presented_auth_token(security, port)
+    data = security.tokens.read_auth_token(token) if token else None
+    if data is not None:
+        field = "fs_token_uniquifier" if security.has_token_uniquifier else "fs_uniquifier"
+        found = await security.store.find_user(**{field: data["uid"]})
+        found = await _usable(security, found)
+        if found is not None and found.verify_auth_token(data):
+            user = found
+            state.token_data = data
+    state.by_token = user
+    return user
+
+
+# ---------------------------------------------------------------------- basic
+async def user_by_basic(security: Security, port: WebPort) -> Any:
+    state = request_state(port.g)
+    if state.by_basic is not UNSET:
+        return state.by_basic
+    user = None
+    creds = parse_basic_authorization(port.request.headers.get("Authorization"))
+    if creds is not None:
+        identity, password = creds
+        found = await security.identity.lookup(security.store, identity)
+        ok = await security.verify_user_password(found, password)
+        if ok:
+            user = await _usable(security, found)
+            if user is not None:
+                await security.store.commit()  # persist a transparent rehash
+    state.by_basic = user
+    return user
+
+
+# ---------------------------------------------------------------------- request user
+async def load_request_user(security: Security, port: WebPort) -> Any:
+    """The current user as Flask-Login defines it: session first, then token.
+
+    Runs once per request and only touches the datastore when the request
+    carries a session login, a remember cookie or an auth token.
+    """
+    state = request_state(port.g)
+    if state.loaded:
+        return state.user
+    user = await user_by_session(security, port)
+    via = "session" if user is not None else None
+    if user is None:
+        user = await user_by_token(security, port)
+        via = "token" if user is not None else None
+    state.user, state.authn_via, state.loaded = user, via, True
+    return user
+
+
+async def authenticate(security: Security, port: WebPort, methods: list[str]) -> tuple[Any, str]:
+    """(user, mechanism) for the first of ``methods`` that succeeds, in FS order."""
+    lookups = {"token": user_by_token, "session": user_by_session, "basic": user_by_basic}
+    for method in MECHANISM_ORDER:
+        if method in methods:
+            user = await lookups[method](security, port)
+            if user is not None:
+                state = request_state(port.g)
+                state.user, state.authn_via, state.loaded = user, method, True
+                return user, method
+    return None, ""
+
+
+# ---------------------------------------------------------------------- login / logout
+async def login_user(
+    security: Security,
+    port: WebPort,
+    user: Any,
+    *,
+    remember: bool | None = None,
+    authn_via: list[str] | None = None,
+) -> bool:
+    """Log ``user`` in on this request's session; False for an inactive user."""
+    if not user.is_active:
+        return False
+    if remember is None:
+        remember = bool(security.cv("DEFAULT_REMEMBER_ME"))
+    session = port.session
+    # Start the authenticated session from a clean slate: nothing an attacker
+    # planted before login (2FA state, old grace periods) survives it.
+    _clear_session_auth(port)
+    for key in TWO_FACTOR_KEYS:
+        session.pop(key, None)
+    session["_user_id"] = str(user.fs_uniquifier)
+    session["_fresh"] = True
+    session["fs_paa"] = security.clock.time()
+    rotate_csrf(security, port)
+    if security.cv("CSRF_COOKIE_NAME"):
+        session["fs_cc"] = "set"
+    state = request_state(port.g)
+    if remember:
+        state.queue_cookie(
+            security.remember_cookie(security.tokens.remember_cookie_for(user.fs_uniquifier))
+        )
+    if security.cv("TRACKABLE"):
+        _track_login(security, port, user)
+        await security.store.put(user)
+    state.user, state.authn_via, state.loaded = user, "session", True
+    state.by_session = user
+    await signals.send(
+        signals.user_authenticated,
+        security.app,
+        user=user,
+        authn_via=list(authn_via or []),
+    )
+    return True
+
+
+def _track_login(security: Security, port: WebPort, user: Any) -> None:
+    now = utcnow_naive(security.clock)
+    remote = port.request.remote_addr
+    previous_at = getattr(user, "current_login_at", None)
+    previous_ip = getattr(user, "current_login_ip", None)
+    user.last_login_at = previous_at or now
+    user.current_login_at = now
+    user.last_login_ip = previous_ip or remote
+    user.current_login_ip = remote
+    user.login_count = (getattr(user, "login_count", None) or 0) + 1
+
+
+async def logout_user(security: Security, port: WebPort) -> None:
+    """End the login on this request: session keys, 2FA state, remember cookie."""
+    session = port.session
+    _clear_session_auth(port)
+    for key in (*TWO_FACTOR_KEYS, "fs_oauth_next"):
+        session.pop(key, None)
+    rotate_csrf(security, port)
+    if security.cv("CSRF_COOKIE_NAME"):
+        session["fs_cc"] = "clear"
+    state = request_state(port.g)
+    if security.remember_cookie_name in port.request.cookies:
+        state.queue_cookie(security.remember_cookie(None))
+    state.user, state.authn_via, state.loaded = None, None, True
+    state.by_session = state.by_token = state.by_basic = None
+
+
+# ---------------------------------------------------------------------- freshness
+def authn_time(security: Security, port: WebPort) -> float | None:
+    state = request_state(port.g)
+    if state.authn_via == "token" and state.token_data is not None:
+        if security.cv("FRESHNESS_ALLOW_AUTH_TOKEN"):
+            paa = state.token_data.get("fs_paa")
+            return float(paa) if isinstance(paa, int | float) else None
+        return None
+    paa = port.session.get("fs_paa")
+    return float(paa) if isinstance(paa, int | float) else None
+
+
+def check_and_update_authn_fresh(
+    security: Security,
+    port: WebPort,
+    within: timedelta,
+    grace: timedelta,
+    method: str | None = None,
+) -> bool:
+    """Flask-Security's freshness rule, against our injectable clock."""
+    if method == "basic":
+        return True
+    if within.total_seconds() < 0:
+        return True
+    now = security.clock.time()
+    grace_until = int(now + grace.total_seconds())
+    session = port.session
+    gexp = session.get("fs_gexp")
+    if isinstance(gexp, int | float) and now < gexp:
+        session["fs_gexp"] = grace_until
+        return True
+    if within.total_seconds() == 0:
+        session["fs_gexp"] = grace_until
+        return False
+    paa = authn_time(security, port)
+    if paa is None:
+        return False
+    delta = now - paa
+    window = within.total_seconds()
+    # A little clock skew is fine; an authentication time far in the future is not.
+    if -window < delta < window:
+        session["fs_gexp"] = grace_until
+        return True
+    return False
+
+
+def mark_fresh(security: Security, port: WebPort) -> None:
+    """Re-authentication succeeded (/verify): a new primary-authn time."""
+    port.session["fs_paa"] = security.clock.time()
+    port.session["_fresh"] = True
+    port.session.pop("fs_gexp", None)
+    rotate_csrf(security, port)
+
+
+def remember_cookie_action(security: Security, value: str | None) -> CookieAction:
+    cfg = security.app_config
+    duration = security.remember_duration
+    return CookieAction(
+        name=security.remember_cookie_name,
+        value=value,
+        max_age=int(duration.total_seconds()) if value is not None else None,
+        path=cfg.get("REMEMBER_COOKIE_PATH", "/"),
+        domain=cfg.get("REMEMBER_COOKIE_DOMAIN"),
+        secure=bool(cfg.get("REMEMBER_COOKIE_SECURE", False)),
+        httponly=bool(cfg.get("REMEMBER_COOKIE_HTTPONLY", True)),
+        samesite=cfg.get("REMEMBER_COOKIE_SAMESITE"),
+    )
+
+
+def now_seconds() -> float:  # pragma: no cover - convenience for app code
+    return time.time()

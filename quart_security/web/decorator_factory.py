@@ -1,0 +1,87 @@
+"""Flask-Security's decorators, built once over a framework's view wrapper.
+
+A decorator pairs a guard (web/guards.py) with the wrapped view. How to get the
+port and how to call the view differ between Quart (await) and Flask (call),
+so each adapter passes its own ``wrap(view, guard)``; the guards and their
+arguments are the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from werkzeug.sansio.response import Response
+
+from . import guards
+
+F = TypeVar("F", bound=Callable[..., Any])
+Guard = Callable[[Any, Any], Awaitable[Response | None]]
+Wrap = Callable[[Callable[..., Any], Guard], Callable[..., Any]]
+
+
+class Decorators:
+    """The public decorators for one framework."""
+
+    def __init__(self, wrap: Wrap) -> None:
+        self._wrap = wrap
+
+    def _decorate(self, guard: Guard) -> Callable[[F], F]:
+        def decorator(fn: F) -> F:
+            return wraps(fn)(self._wrap(fn, guard))  # type: ignore[return-value]
+
+        return decorator
+
+    def auth_required(
+        self, *auth_methods: Any, within: guards.Within = -1, grace: guards.Within = None
+    ) -> Callable[[F], F]:
+        """Require authentication by one of ``auth_methods`` (token, session, basic)."""
+
+        async def guard(security: Any, port: Any) -> Response | None:
+            methods = guards.resolve_methods(security, auth_methods)
+            return await guards.require_auth(security, port, methods, within, grace)
+
+        return self._decorate(guard)
+
+    def login_required(self, fn: F) -> F:
+        return self.auth_required("session", "token")(fn)
+
+    def auth_token_required(self, fn: F) -> F:
+        return self.auth_required("token")(fn)
+
+    def http_auth_required(self, realm: Any = None) -> Any:
+        """Basic auth; usable bare (``@http_auth_required``) or with a realm."""
+        if callable(realm):
+            return self.auth_required("basic")(realm)
+        return self.auth_required("basic")
+
+    def roles_required(self, *roles: str) -> Callable[[F], F]:
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_roles(security, port, roles, require_all=True)
+
+        return self._decorate(guard)
+
+    def roles_accepted(self, *roles: str) -> Callable[[F], F]:
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_roles(security, port, roles, require_all=False)
+
+        return self._decorate(guard)
+
+    def permissions_required(self, *perms: str) -> Callable[[F], F]:
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_permissions(security, port, perms, require_all=True)
+
+        return self._decorate(guard)
+
+    def permissions_accepted(self, *perms: str) -> Callable[[F], F]:
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_permissions(security, port, perms, require_all=False)
+
+        return self._decorate(guard)
+
+    def anonymous_user_required(self, fn: F) -> F:
+        return self._decorate(guards.require_anonymous)(fn)
+
+    def unauth_csrf(self, fall_through: bool = False) -> Callable[[F], F]:
+        return self._decorate(guards.require_unauth_csrf)

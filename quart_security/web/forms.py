@@ -1,0 +1,70 @@
+"""WTForms forms: data binding and HTML rendering, never I/O.
+
+Flask-Security's forms look users up and verify passwords inside ``validate()``;
+that cannot be awaited. Here ``validate()`` only checks presence and shape, and
+the flows do the lookups and hashing. Field errors are SECURITY_MSG_* keys,
+resolved to text (and translated) by the view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wtforms import BooleanField, Form, HiddenField, PasswordField, StringField, SubmitField
+
+
+class SecurityForm(Form):
+    """Base form: collects message keys per field instead of raising."""
+
+    def __init__(self, formdata: Any = None, **kwargs: Any) -> None:
+        super().__init__(formdata=formdata, **kwargs)
+        self.key_errors: dict[str, list[str]] = {}
+
+    def add_error(self, field: str, message_key: str) -> None:
+        self.key_errors.setdefault(field, []).append(message_key)
+
+    def check(self) -> bool:
+        """Shape checks only; override ``check_fields``."""
+        self.key_errors = {}
+        self.check_fields()
+        return not self.key_errors
+
+    def check_fields(self) -> None:
+        """Add errors with ``add_error``."""
+
+
+class LoginForm(SecurityForm):
+    email = StringField("Email Address")
+    username = StringField("Username")
+    password = PasswordField("Password")
+    remember = BooleanField("Remember Me")
+    next = HiddenField()
+    submit = SubmitField("Sign In")
+
+    def identity(self) -> tuple[str, str]:
+        """(field, value) of the identity the user typed."""
+        if self.email.data:
+            return "email", str(self.email.data)
+        if self.username.data:
+            return "username", str(self.username.data)
+        return "email", ""
+
+    def check_fields(self) -> None:
+        if not self.email.data and not self.username.data:
+            self.add_error("email", "EMAIL_NOT_PROVIDED")
+        if not self.password.data:
+            self.add_error("password", "PASSWORD_NOT_PROVIDED")
+
+
+class VerifyForm(SecurityForm):
+    password = PasswordField("Password")
+    next = HiddenField()
+    submit = SubmitField("Verify Password")
+
+    def check_fields(self) -> None:
+        if not self.password.data:
+            self.add_error("password", "PASSWORD_NOT_PROVIDED")
+
+
+class LogoutForm(SecurityForm):
+    submit = SubmitField("Sign Out")

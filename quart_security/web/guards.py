@@ -1,0 +1,189 @@
+"""The checks behind the decorators, written once for every framework.
+
+Each guard returns None when the request may proceed, or the response to send
+instead (401 / 403 / 400 / redirect). The Quart and Flask decorators only
+decide how to call these and how to call the wrapped view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from werkzeug.sansio.response import Response
+
+from .. import signals
+from ..state import request_state
+from . import authn
+from .csrf import check_csrf, mark_csrf_not_needed
+from .envelope import error_payload, want_json
+
+if TYPE_CHECKING:
+    from ..extension import Security
+    from .port import WebPort
+
+Within = int | float | timedelta | Callable[[], timedelta] | None
+
+
+def _minutes(value: Within, default: timedelta) -> timedelta:
+    if value is None:
+        return default
+    if callable(value):
+        return value()
+    if isinstance(value, timedelta):
+        return value
+    return timedelta(minutes=value)
+
+
+def request_path_for_next(port: WebPort) -> str:
+    """The current location as a relative URL (never an absolute, host-derived one)."""
+    request = port.request
+    qs = request.query_string.decode("latin-1")
+    return request.path + ("?" + qs if qs else "")
+
+
+def login_redirect(security: Security, port: WebPort, endpoint: str = "login") -> Response:
+    url = security.url_for_security(port, endpoint)
+    sep = "&" if "?" in url else "?"
+    return port.redirect(url + sep + urlencode({"next": request_path_for_next(port)}, safe="/"))
+
+
+async def default_unauthn_handler(
+    security: Security, port: WebPort, mechanisms: list[str], headers: dict[str, str] | None
+) -> Response:
+    await signals.send(signals.user_unauthenticated, security.app)
+    headers = dict(headers or {})
+    msg = security.message("UNAUTHENTICATED")
+    if want_json(port) or port.is_websocket:
+        return security.render_json_response(port, error_payload(msg), 401, headers)
+    if "basic" in mechanisms and len(mechanisms) == 1:
+        return port.make_response(msg, 401, headers)
+    return login_redirect(security, port)
+
+
+async def default_unauthz_handler(
+    security: Security, port: WebPort, func_name: str, params: list[str] | None
+) -> Response:
+    msg = security.message("UNAUTHORIZED")
+    if want_json(port) or port.is_websocket:
+        return security.render_json_response(port, error_payload(msg), 403)
+    view = security.cv("UNAUTHORIZED_VIEW")
+    if view:
+        target = view() if callable(view) else view
+        return port.redirect(security.resolve_view_url(port, target))
+    return port.make_response(msg, 403, {"Content-Type": "text/plain; charset=utf-8"})
+
+
+async def default_reauthn_handler(
+    security: Security, port: WebPort, within: timedelta, grace: timedelta
+) -> Response:
+    msg = security.message("REAUTHENTICATION_REQUIRED")
+    if want_json(port) or port.is_websocket:
+        payload = error_payload(msg)
+        payload["reauth_required"] = True
+        payload["unified_signin_enabled"] = bool(security.cv("UNIFIED_SIGNIN"))
+        payload["has_webauthn_verify_credential"] = False
+        return security.render_json_response(port, payload, 401)
+    endpoint = "us_verify" if security.cv("UNIFIED_SIGNIN") else "verify"
+    return login_redirect(security, port, endpoint)
+
+
+def resolve_methods(security: Security, methods: Iterable[Any]) -> list[str]:
+    out: list[str] = []
+    for m in methods:
+        resolved = m() if callable(m) else m
+        if isinstance(resolved, str):
+            out.append(resolved)
+        else:
+            out.extend(resolved)
+    return out or list(security.cv("API_ENABLED_METHODS"))
+
+
+async def require_auth(
+    security: Security,
+    port: WebPort,
+    methods: list[str],
+    within: Within = -1,
+    grace: Within = None,
+) -> Response | None:
+    user, method = await authn.authenticate(security, port, methods)
+    if user is None:
+        headers = None
+        if "basic" in methods:
+            headers = {"WWW-Authenticate": security.basic_challenge()}
+        return await security._unauthn_handler(security, port, methods, headers)
+    within_td = _minutes(within, timedelta(minutes=-1))
+    grace_td = _minutes(grace, security.cv("FRESHNESS_GRACE_PERIOD"))
+    if not authn.check_and_update_authn_fresh(security, port, within_td, grace_td, method):
+        return await security._reauthn_handler(security, port, within_td, grace_td)
+    if method in security.cv("CSRF_PROTECT_MECHANISMS"):
+        if not port.is_websocket:
+            form = await security.request_form(port)
+            failure = check_csrf(security, port, form)
+            if failure is not None:
+                return (
+                    security.render_json_response(
+                        port, error_payload(security.message(failure)), 400
+                    )
+                    if want_json(port)
+                    else port.make_response(security.message(failure), 400)
+                )
+    else:
+        mark_csrf_not_needed(port)
+    request_state(port.g).authn_via = method
+    return None
+
+
+async def require_roles(
+    security: Security, port: WebPort, roles: tuple[str, ...], *, require_all: bool
+) -> Response | None:
+    user = await authn.load_request_user(security, port)
+    if user is None:
+        return await security._unauthn_handler(security, port, [], None)
+    check = all if require_all else any
+    if check(user.has_role(r) for r in roles):
+        return None
+    name = "roles_required" if require_all else "roles_accepted"
+    return await security._unauthz_handler(security, port, name, list(roles))
+
+
+async def require_permissions(
+    security: Security, port: WebPort, perms: tuple[str, ...], *, require_all: bool
+) -> Response | None:
+    user = await authn.load_request_user(security, port)
+    if user is None:
+        return await security._unauthn_handler(security, port, [], None)
+    check = all if require_all else any
+    if check(user.has_permission(p) for p in perms):
+        return None
+    name = "permissions_required" if require_all else "permissions_accepted"
+    return await security._unauthz_handler(security, port, name, list(perms))
+
+
+async def require_anonymous(security: Security, port: WebPort) -> Response | None:
+    user = await authn.load_request_user(security, port)
+    if user is None:
+        return None
+    if want_json(port):
+        msg = security.message("ANONYMOUS_USER_REQUIRED")
+        return security.render_json_response(port, error_payload(msg), 400)
+    return port.redirect(security.post_login_url(port))
+
+
+async def require_unauth_csrf(security: Security, port: WebPort) -> Response | None:
+    """CSRF for endpoints usable without login, honouring CSRF_IGNORE_UNAUTH_ENDPOINTS."""
+    if security.cv("CSRF_IGNORE_UNAUTH_ENDPOINTS"):
+        user = await authn.load_request_user(security, port)
+        if user is None:
+            mark_csrf_not_needed(port)
+            return None
+    form = await security.request_form(port)
+    failure = check_csrf(security, port, form)
+    if failure is None:
+        return None
+    msg = security.message(failure)
+    if want_json(port):
+        return security.render_json_response(port, error_payload(msg), 400)
+    return port.make_response(msg, 400)

@@ -1,0 +1,78 @@
+"""What every web adapter does around a request, written once.
+
+The Quart adapter (web/quart_adapter.py) and the Flask one (flask_compat) only
+decide how to reach the request and how to run a coroutine; what happens
+before the view, after it, and how a view's typed failure becomes the
+documented envelope lives here, so the two frameworks cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.sansio.response import Response
+
+from ..errors import HashingOverloaded, SecurityError
+from ..state import request_state
+from . import authn
+from .csrf import queue_csrf_cookie
+from .envelope import error_payload, want_json
+from .form_input import InvalidInput
+
+if TYPE_CHECKING:
+    from ..extension import Security
+    from .port import WebPort
+
+
+async def run_view(security: Security, port: WebPort, view: Any) -> Response:
+    """Call a core view and turn typed failures into the documented envelope."""
+    try:
+        response: Response = await view(security, port)
+        return response
+    except InvalidInput as exc:
+        if exc.field_errors:
+            fields = {f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()}
+            payload = error_payload(None, fields)
+        else:
+            payload = error_payload(security.message(exc.message_key))
+        return security.render_json_response(port, payload, exc.status)
+    except HashingOverloaded as exc:
+        payload = error_payload(security.message(exc.message_key))
+        return security.render_json_response(
+            port, payload, 503, {"Retry-After": str(exc.retry_after)}
+        )
+    except SecurityError as exc:
+        msg = security.message(exc.message_key, **exc.message_kwargs)
+        if want_json(port):
+            return security.render_json_response(port, error_payload(msg), exc.status)
+        return port.make_response(msg, exc.status)
+
+
+def has_credentials(security: Security, port: WebPort) -> bool:
+    """Cheap test (no I/O) whether loading the user could find anyone."""
+    request = port.request
+    if security.app_config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
+        return True
+    if security.remember_cookie_name in request.cookies:
+        return True
+    return bool(authn.presented_auth_token(security, port))
+
+
+async def start_request(security: Security, port: WebPort) -> None:
+    """Before the view: resolve the user once, only if the request carries credentials."""
+    if has_credentials(security, port):
+        await authn.load_request_user(security, port)
+
+
+async def finish_response(security: Security, port: WebPort, response: Response) -> None:
+    """After the view: CSRF cookie, queued cookies, and a commit when the answer is a success."""
+    queue_csrf_cookie(security, port)
+    for action in request_state(port.g).cookie_actions:
+        action.apply(response)
+    if response.status_code < 400:
+        await security.store.end_unit_of_work(commit=True)
+
+
+async def end_request(security: Security) -> None:
+    """Teardown: close the unit of work, discarding anything not committed."""
+    await security.store.end_unit_of_work(commit=False)

@@ -1,0 +1,203 @@
+"""The Quart adapter: the WebPort over Quart, the blueprint, the request hooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import quart
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.sansio.request import Request as SansIORequest
+from werkzeug.sansio.response import Response
+
+from ..errors import HashingOverloaded, SecurityError
+from ..extension import Adapter
+from ..state import request_state, set_current_security
+from . import authn
+from .csrf import queue_csrf_cookie
+from .envelope import error_payload, want_json
+from .form_input import InvalidInput
+from .port import BodyTooLarge
+from .routes import Route, enabled_routes
+
+if TYPE_CHECKING:
+    from ..extension import Security
+
+TEMPLATE_FOLDER = str(Path(__file__).resolve().parent.parent / "templates")
+
+
+class QuartPort:
+    """The WebPort for the current Quart request or websocket."""
+
+    def __init__(self, *, websocket: bool = False) -> None:
+        self._websocket = websocket
+
+    @property
+    def request(self) -> SansIORequest:
+        return quart.websocket if self._websocket else quart.request
+
+    @property
+    def session(self) -> MutableMapping[str, Any]:
+        # Quart's session proxy does not set ``accessed``, so Quart would never
+        # add "Vary: Cookie" for us (the Flask CVE-2023-30861 class); record it.
+        request_state(quart.g).session_used = True
+        return quart.session
+
+    @property
+    def g(self) -> Any:
+        return quart.g
+
+    @property
+    def is_websocket(self) -> bool:
+        return self._websocket
+
+    async def get_body(self, limit: int) -> bytes:
+        request = quart.request
+        data = bytearray()
+        try:
+            async with asyncio.timeout(request.body_timeout):
+                async for chunk in request.body:
+                    data.extend(chunk)
+                    if len(data) > limit:
+                        raise BodyTooLarge()
+        except RequestEntityTooLarge:
+            raise BodyTooLarge() from None
+        return bytes(data)
+
+    async def get_form(self) -> MultiDict[str, str]:
+        try:
+            form = await quart.request.form
+        except RequestEntityTooLarge:
+            raise BodyTooLarge() from None
+        return form
+
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        return quart.url_for(endpoint, **values)
+
+    async def render_template(self, template: str, **context: Any) -> str:
+        return await quart.render_template(template, **context)
+
+    def make_response(
+        self, body: str | bytes, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return quart.Response(body, status=status, headers=headers)
+
+    def redirect(self, location: str, status: int = 302) -> Response:
+        return quart.redirect(location, status)
+
+
+async def run_view(security: Security, port: QuartPort, view: Any) -> Response:
+    """Call a core view and turn typed failures into the documented envelope."""
+    try:
+        response: Response = await view(security, port)
+        return response
+    except InvalidInput as exc:
+        if exc.field_errors:
+            fields = {
+                f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()
+            }
+            payload = error_payload(None, fields)
+        else:
+            payload = error_payload(security.message(exc.message_key))
+        return security.render_json_response(port, payload, exc.status)
+    except HashingOverloaded as exc:
+        payload = error_payload(security.message(exc.message_key))
+        return security.render_json_response(
+            port, payload, 503, {"Retry-After": str(exc.retry_after)}
+        )
+    except SecurityError as exc:
+        msg = security.message(exc.message_key, **exc.message_kwargs)
+        if want_json(port):
+            return security.render_json_response(port, error_payload(msg), exc.status)
+        return port.make_response(msg, exc.status)
+
+
+def _endpoint_function(security: Security, route: Route) -> Any:
+    async def endpoint(**kwargs: Any) -> Response:
+        port = QuartPort()
+        if kwargs:
+            port.g.fs_view_args = kwargs
+        return await run_view(security, port, route.view)
+
+    endpoint.__name__ = route.endpoint
+    return endpoint
+
+
+def _has_credentials(security: Security, port: QuartPort) -> bool:
+    """Cheap test (no I/O) whether loading the user could find anyone."""
+    request = port.request
+    if security.app_config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
+        return True
+    if security.remember_cookie_name in request.cookies:
+        return True
+    return bool(authn.presented_auth_token(security, port))
+
+
+class QuartAdapter(Adapter):
+    def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
+        if register_blueprint:
+            bp = quart.Blueprint(
+                security.cv("BLUEPRINT_NAME"),
+                __name__,
+                url_prefix=security.cv("URL_PREFIX"),
+                subdomain=security.cv("SUBDOMAIN"),
+                template_folder=TEMPLATE_FOLDER,
+            )
+            for route in enabled_routes(security):
+                bp.add_url_rule(
+                    route.url(security),
+                    route.endpoint,
+                    _endpoint_function(security, route),
+                    methods=route.method_list(security),
+                )
+            app.register_blueprint(bp)
+
+        async def before() -> None:
+            set_current_security(security)
+            port = QuartPort()
+            if _has_credentials(security, port):
+                await authn.load_request_user(security, port)
+
+        async def before_ws() -> None:
+            set_current_security(security)
+            port = QuartPort(websocket=True)
+            if _has_credentials(security, port):
+                await authn.load_request_user(security, port)
+
+        async def after(response: Response) -> Response:
+            port = QuartPort()
+            queue_csrf_cookie(security, port)
+            state = request_state(port.g)
+            for action in state.cookie_actions:
+                action.apply(response)
+            if state.session_used:
+                response.vary.add("Cookie")
+            if response.status_code < 400:
+                await security.store.end_unit_of_work(commit=True)
+            return response
+
+        async def teardown(exc: BaseException | None) -> None:
+            await security.store.end_unit_of_work(commit=False)
+            set_current_security(None)
+
+        app.before_request(before)
+        app.before_websocket(before_ws)
+        app.after_request(after)
+        app.teardown_request(teardown)
+        app.teardown_websocket(teardown)
+
+        async def security_context() -> dict[str, Any]:
+            from ..proxies import current_user
+
+            return {
+                "url_for_security": lambda endpoint, **values: quart.url_for(
+                    f"{security.cv('BLUEPRINT_NAME')}.{endpoint}", **values
+                ),
+                "current_user": current_user._get_current_object(),
+                "security": security,
+            }
+
+        app.context_processor(security_context)

@@ -1,0 +1,129 @@
+"""Building the answers every view gives: JSON envelope or HTML page/redirect."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.sansio.response import Response
+
+from .csrf import generate_csrf
+from .envelope import error_payload, want_json
+from .redirects import safe_next
+
+if TYPE_CHECKING:
+    from ..extension import Security
+    from .forms import SecurityForm
+    from .port import WebPort
+
+
+def wants_auth_token(port: WebPort) -> bool:
+    """``?include_auth_token`` on a POST (never on GET: C-04)."""
+    return port.request.method == "POST" and "include_auth_token" in port.request.args
+
+
+def user_payload(
+    security: Security, port: WebPort, user: Any, *, with_token: bool
+) -> dict[str, Any]:
+    payload = dict(user.get_security_payload())
+    if with_token or (security.cv("BACKWARDS_COMPAT_AUTH_TOKEN") and port.request.method == "POST"):
+        payload["authentication_token"] = user.get_auth_token()
+    return payload
+
+
+def json_ok(
+    security: Security,
+    port: WebPort,
+    payload: dict[str, Any] | None = None,
+    *,
+    user: Any = None,
+    with_token: bool = False,
+    status: int = 200,
+) -> Response:
+    body: dict[str, Any] = {"csrf_token": generate_csrf(security, port)}
+    body.update(payload or {})
+    if user is not None:
+        body["user"] = user_payload(security, port, user, with_token=with_token)
+    return security.render_json_response(port, body, status, user=user)
+
+
+def message_errors(security: Security, key_errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {field: [security.message(k) for k in keys] for field, keys in key_errors.items()}
+
+
+def json_errors(
+    security: Security,
+    port: WebPort,
+    key_errors: dict[str, list[str]],
+    status: int = 400,
+) -> Response:
+    return security.render_json_response(
+        port, error_payload(None, message_errors(security, key_errors)), status
+    )
+
+
+async def render_page(
+    security: Security,
+    port: WebPort,
+    template_key: str,
+    *,
+    form: SecurityForm | None = None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """An HTML page from the template named by a SECURITY_*_TEMPLATE key."""
+    errors = message_errors(security, form.key_errors) if form is not None else {}
+    html = await port.render_template(
+        security.cv(template_key),
+        form=form,
+        field_errors=errors,
+        form_errors=errors.get("", []),
+        csrf_token=generate_csrf(security, port),
+        **security.template_context(port),
+        **context,
+    )
+    return port.make_response(
+        html,
+        status,
+        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+    )
+
+
+async def form_failure(
+    security: Security,
+    port: WebPort,
+    form: SecurityForm,
+    template_key: str,
+    status: int = 400,
+) -> Response:
+    if want_json(port):
+        return json_errors(security, port, form.key_errors, status)
+    return await render_page(security, port, template_key, form=form, status=status)
+
+
+def safe_next_url(security: Security, port: WebPort, *candidates: Any) -> str | None:
+    request = port.request
+    for candidate in candidates:
+        if not candidate:
+            continue
+        target = safe_next(
+            candidate,
+            request_host=request.host,
+            request_scheme=request.scheme,
+            server_name=security.app_config.get("SERVER_NAME"),
+            allow_subdomains=bool(security.cv("REDIRECT_ALLOW_SUBDOMAINS")),
+            base_domain=security.cv("REDIRECT_BASE_DOMAIN"),
+            allowed_subdomains=security.cv("REDIRECT_ALLOWED_SUBDOMAINS") or (),
+        )
+        if target is not None:
+            return target
+    return None
+
+
+def redirect_after(
+    security: Security, port: WebPort, view_key: str, *next_candidates: Any
+) -> Response:
+    """Redirect to a safe ``next`` if one was given, else the configured view."""
+    target = safe_next_url(security, port, *next_candidates)
+    if target is None:
+        target = security.view_url(port, view_key)
+    return port.redirect(target)

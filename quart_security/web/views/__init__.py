@@ -1,0 +1,1 @@
+"""Views: one async function per endpoint, written against the WebPort."""

@@ -1,0 +1,133 @@
+"""/login, /logout and /verify: Flask-Security's core authentication endpoints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from werkzeug.sansio.response import Response
+
+from ...errors import SecurityError
+from ...flows.login import authenticate_password
+from .. import authn, guards
+from ..csrf import check_csrf
+from ..envelope import want_json
+from ..forms import LoginForm, VerifyForm
+from ..responses import (
+    form_failure,
+    json_errors,
+    json_ok,
+    redirect_after,
+    render_page,
+    wants_auth_token,
+)
+
+if TYPE_CHECKING:
+    from ...extension import Security
+    from ..port import WebPort
+
+
+def _request_csrf_cookie(security: Security, port: WebPort) -> None:
+    # Flask-Security 5.5+: a GET of the login page (re)sends the CSRF cookie,
+    # so an SPA never needs a second round trip before its first POST.
+    if security.cv("CSRF_COOKIE_NAME"):
+        port.session["fs_cc"] = "set"
+
+
+async def login(security: Security, port: WebPort) -> Response:
+    user = await authn.load_request_user(security, port)
+    is_json = want_json(port)
+    if port.request.method == "GET":
+        _request_csrf_cookie(security, port)
+        if is_json:
+            payload = {"identity_attributes": security.identity.names}
+            return json_ok(security, port, payload, user=user)
+        if user is not None:
+            return port.redirect(security.view_url(port, "POST_LOGIN_VIEW"))
+        form = LoginForm(formdata=None, next=port.request.args.get("next", ""))
+        return await render_page(security, port, "LOGIN_USER_TEMPLATE", form=form)
+
+    if user is not None:
+        failure = await guards.require_anonymous(security, port)
+        assert failure is not None
+        return failure
+    failure = await guards.require_unauth_csrf(security, port)
+    if failure is not None:
+        return failure
+    form = LoginForm(formdata=await security.request_form(port))
+    if not form.check():
+        return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
+    field, identity = form.identity()
+    try:
+        user = await authenticate_password(security, field, identity, str(form.password.data))
+    except SecurityError as exc:
+        form.add_error(exc.field or "", exc.message_key)
+        return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
+    await authn.login_user(
+        security, port, user, remember=bool(form.remember.data), authn_via=["password"]
+    )
+    await security.store.commit()
+    if is_json:
+        return json_ok(
+            security, port, {"tf_required": False}, user=user, with_token=wants_auth_token(port)
+        )
+    return redirect_after(
+        security, port, "POST_LOGIN_VIEW", form.next.data, port.request.args.get("next")
+    )
+
+
+async def logout(security: Security, port: WebPort) -> Response:
+    user = await authn.load_request_user(security, port)
+    if (
+        user is not None
+        and port.request.method == "POST"
+        and security.cv("LOGOUT_CSRF")
+        and request_state_via(port) == "session"
+    ):
+        failure = check_csrf(security, port, await security.request_form(port))
+        if failure is not None:
+            return (
+                json_errors(security, port, {"csrf_token": [failure]})
+                if want_json(port)
+                else port.make_response(security.message(failure), 400)
+            )
+    if user is not None:
+        await authn.logout_user(security, port)
+    if port.request.method == "POST" and want_json(port):
+        return security.render_json_response(port, {}, 200)
+    return redirect_after(security, port, "POST_LOGOUT_VIEW", port.request.args.get("next"))
+
+
+def request_state_via(port: WebPort) -> str | None:
+    from ...state import request_state
+
+    return request_state(port.g).authn_via
+
+
+async def verify(security: Security, port: WebPort) -> Response:
+    failure = await guards.require_auth(security, port, list(security.cv("API_ENABLED_METHODS")))
+    if failure is not None:
+        return failure
+    user = await authn.load_request_user(security, port)
+    is_json = want_json(port)
+    if port.request.method == "GET":
+        if is_json:
+            payload = {
+                "has_webauthn_verify_credential": False,
+                "oauth_enabled": False,
+                "oauth_providers": [],
+            }
+            return json_ok(security, port, payload, user=user)
+        form = VerifyForm(formdata=None, next=port.request.args.get("next", ""))
+        return await render_page(security, port, "VERIFY_TEMPLATE", form=form)
+    form = VerifyForm(formdata=await security.request_form(port))
+    if not form.check():
+        return await form_failure(security, port, form, "VERIFY_TEMPLATE")
+    if not await security.verify_user_password(user, str(form.password.data)):
+        form.add_error("password", "INVALID_PASSWORD")
+        return await form_failure(security, port, form, "VERIFY_TEMPLATE")
+    authn.mark_fresh(security, port)
+    await security.store.commit()
+    if is_json:
+        return json_ok(security, port, user=user, with_token=wants_auth_token(port))
+    view_key = "POST_VERIFY_VIEW" if security.cv("POST_VERIFY_VIEW") else "POST_LOGIN_VIEW"
+    return redirect_after(security, port, view_key, form.next.data, port.request.args.get("next"))

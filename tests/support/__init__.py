@@ -1,0 +1,1 @@
+"""Shared test support: models, app factory, HTTP helpers."""

@@ -1,0 +1,195 @@
+"""Build a Quart test app with quart_security on a real database.
+
+Used by the HTTP tests (tests/web/) through fixtures, and by the real-server
+smoke tests. Settings come from ``@pytest.mark.settings(...)`` (SECURITY_*
+keys, lower-case like Flask-Security's tests) and ``@pytest.mark.app_settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from quart import Quart, jsonify, websocket
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from quart_security import (
+    Security,
+    auth_required,
+    auth_token_required,
+    current_user,
+    hash_password,
+    http_auth_required,
+    permissions_accepted,
+    permissions_required,
+    roles_accepted,
+    roles_required,
+)
+from quart_security.clock import FrozenClock
+from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
+
+from .models import Base, Role, User, WebAuthn
+
+#: Fast argon2 for tests (the real parameters are exercised in tests/crypto).
+FAST_ARGON2 = {"argon2": {"time_cost": 1, "memory_cost": 8, "parallelism": 1}}
+PASSWORD = "battery horse staple"
+
+USERS = [
+    # email, username, roles, active
+    ("matt@lp.com", "matt", ["admin"], True),
+    ("joe@lp.com", "joe", ["editor"], True),
+    ("dave@lp.com", "dave", ["admin", "editor"], True),
+    ("tiya@lp.com", "tiya", [], False),
+]
+ROLES = [
+    ("admin", ["full-read", "full-write", "super"]),
+    ("editor", ["full-read", "full-write"]),
+    ("author", ["read", "write"]),
+]
+
+
+def database_url(backend: str, tmp_path: Any) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    if backend == "postgres":
+        url = os.environ.get("QS_TEST_POSTGRES_URL")
+        if not url:
+            raise RuntimeError("QS_TEST_POSTGRES_URL is not set")
+        return url
+    raise ValueError(backend)
+
+
+@dataclass
+class BuiltApp:
+    app: Quart
+    security: Security
+    store: SQLAlchemyUserDatastore[Any, Any]  # the async datastore the core uses
+    engine: AsyncEngine
+    clock: FrozenClock
+
+
+async def create_test_app(
+    backend: str,
+    tmp_path: Any,
+    settings: Mapping[str, Any] | None = None,
+    app_settings: Mapping[str, Any] | None = None,
+) -> BuiltApp:
+    engine = create_async_engine(database_url(backend, tmp_path))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    datastore = SQLAlchemyUserDatastore(
+        async_sessionmaker(engine, expire_on_commit=False), User, Role, WebAuthn
+    )
+    app = Quart(__name__)
+    app.config.update(
+        SECRET_KEY="test-secret-key-0123456789abcdef",
+        SECURITY_PASSWORD_SALT="test-salt",
+        SECURITY_PASSWORD_HASH_OPTIONS=FAST_ARGON2,
+        SECURITY_PASSWORD_HASH_POOL_SIZE=2,
+        TESTING=True,
+    )
+    app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})
+    app.config.update({"SECURITY_" + k.upper(): v for k, v in (settings or {}).items()})
+    clock = FrozenClock()
+    security = Security(app, datastore, clock=clock)
+    _add_test_routes(app)
+    async with app.app_context():
+        async with datastore.unit_of_work():
+            for name, perms in ROLES:
+                await datastore.create_role(name=name, permissions=perms)
+        async with datastore.unit_of_work():
+            pw = await hash_password(PASSWORD)
+            for email, username, roles, active in USERS:
+                await datastore.create_user(
+                    email=email, username=username, password=pw, roles=roles, active=active
+                )
+    return BuiltApp(app, security, datastore, engine, clock)
+
+
+def _add_test_routes(app: Quart) -> None:
+    @app.route("/")
+    async def index() -> Any:
+        return jsonify(authenticated=bool(current_user.is_authenticated))
+
+    @app.route("/api/public")
+    async def public() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/me", methods=["GET", "POST"])
+    @auth_required()
+    async def me() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/token", methods=["GET", "POST"])
+    @auth_token_required
+    async def token_only() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/session")
+    @auth_required("session")
+    async def session_only() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/basic", methods=["GET", "POST"])
+    @http_auth_required
+    async def basic_only() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/multi")
+    @auth_required("token", "session", "basic")
+    async def multi() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/fresh", methods=["GET", "POST"])
+    @auth_required(within=60, grace=0)
+    async def fresh() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/admin")
+    @auth_required()
+    @roles_required("admin")
+    async def admin() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/admin-or-editor")
+    @auth_required()
+    @roles_accepted("admin", "editor")
+    async def admin_or_editor() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/admin-and-editor")
+    @auth_required()
+    @roles_required("admin", "editor")
+    async def admin_and_editor() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/perm-super")
+    @auth_required()
+    @permissions_required("super")
+    async def perm_super() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/perm-any")
+    @auth_required()
+    @permissions_accepted("super", "read")
+    async def perm_any() -> Any:
+        return jsonify(ok=True)
+
+    @app.route("/api/sync")
+    @auth_required()
+    def sync_view() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.websocket("/ws")
+    @auth_required()
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.send(str(current_user.email))
+
+    @app.websocket("/ws/open")
+    async def ws_open() -> None:
+        await websocket.accept()
+        await websocket.send(str(bool(current_user.is_authenticated)))

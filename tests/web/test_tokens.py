@@ -1,0 +1,167 @@
+"""Auth tokens and remember cookies: where accepted, expiry, revocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.http import JSON, auth_token, body, json_login
+
+
+async def test_token_in_header_authenticates(app: Any) -> None:
+    token = await auth_token(app.test_client())
+    fresh_client = app.test_client()
+    response = await fresh_client.get("/api/token", headers={**JSON, "Authentication-Token": token})
+    assert response.status_code == 200
+    assert (await response.get_json())["email"] == "matt@lp.com"
+
+
+async def test_token_in_query_string_refused_by_default(app: Any) -> None:
+    token = await auth_token(app.test_client())
+    response = await app.test_client().get(f"/api/token?auth_token={token}", headers=JSON)
+    assert response.status_code == 401
+
+
+@pytest.mark.settings(token_authentication_sources=["header", "query"])
+async def test_token_in_query_string_when_enabled(app: Any) -> None:
+    token = await auth_token(app.test_client())
+    response = await app.test_client().get(f"/api/token?auth_token={token}", headers=JSON)
+    assert response.status_code == 200
+
+
+async def test_tampered_token_rejected(app: Any) -> None:
+    token = await auth_token(app.test_client())
+    for bad in (
+        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        token[:20],
+        token + "x",
+        "",
+        "a.b.c",
+    ):
+        response = await app.test_client().get(
+            "/api/token", headers={**JSON, "Authentication-Token": bad}
+        )
+        assert response.status_code == 401, bad
+
+
+async def test_token_expires_after_token_max_age(test_app: Any) -> None:
+    app = test_app.app
+    token = await auth_token(app.test_client())
+    # Flask-Security 5.9's default TOKEN_MAX_AGE is 15 minutes.
+    assert app.config["SECURITY_TOKEN_MAX_AGE"] == timedelta(minutes=15)
+    test_app.clock.advance(timedelta(minutes=14))
+    ok = await app.test_client().get("/api/token", headers={**JSON, "Authentication-Token": token})
+    assert ok.status_code == 200
+    test_app.clock.advance(timedelta(minutes=2))
+    late = await app.test_client().get(
+        "/api/token", headers={**JSON, "Authentication-Token": token}
+    )
+    assert late.status_code == 401
+
+
+async def test_token_revoked_by_uniquifier_rotation(test_app: Any) -> None:
+    app = test_app.app
+    token = await auth_token(app.test_client())
+    async with app.app_context():
+        async with test_app.store.unit_of_work():
+            user = await test_app.store.find_user(email="matt@lp.com")
+            await test_app.store.set_uniquifier(user)
+    response = await app.test_client().get(
+        "/api/token", headers={**JSON, "Authentication-Token": token}
+    )
+    assert response.status_code == 401
+
+
+async def test_session_revoked_by_reset_user_access(test_app: Any) -> None:
+    app = test_app.app
+    client = app.test_client()
+    await json_login(client)
+    assert (await client.get("/api/me", headers=JSON)).status_code == 200
+    async with app.app_context():
+        async with test_app.store.unit_of_work():
+            user = await test_app.store.find_user(email="matt@lp.com")
+            await test_app.store.reset_user_access(user)
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+async def test_token_of_deactivated_user_rejected(test_app: Any) -> None:
+    app = test_app.app
+    token = await auth_token(app.test_client())
+    async with app.app_context():
+        async with test_app.store.unit_of_work():
+            user = await test_app.store.find_user(email="matt@lp.com")
+            await test_app.store.deactivate_user(user)
+    response = await app.test_client().get(
+        "/api/token", headers={**JSON, "Authentication-Token": token}
+    )
+    assert response.status_code == 401
+
+
+async def test_token_only_route_ignores_session(client: Any) -> None:
+    await json_login(client)
+    assert (await client.get("/api/token", headers=JSON)).status_code == 401
+
+
+async def test_session_only_route_ignores_token(app: Any) -> None:
+    token = await auth_token(app.test_client())
+    response = await app.test_client().get(
+        "/api/session", headers={**JSON, "Authentication-Token": token}
+    )
+    assert response.status_code == 401
+
+
+async def test_remember_cookie_restores_login_but_not_freshness(test_app: Any) -> None:
+    app = test_app.app
+    client = app.test_client()
+    login = await json_login(client, remember=True)
+    assert login.status_code == 200
+    remember = next(c for c in client.cookie_jar if c.name == "remember_token").value
+    # A new browser session with only the remember cookie.
+    other = app.test_client()
+    headers = {**JSON, "Cookie": f"remember_token={remember}"}
+    me = await other.get("/api/me", headers=headers)
+    assert me.status_code == 200
+    fresh = await other.get("/api/fresh", headers=headers)
+    assert fresh.status_code == 401
+    assert (await body(fresh))["response"]["reauth_required"] is True
+
+
+async def test_remember_cookie_dies_with_uniquifier(test_app: Any) -> None:
+    app = test_app.app
+    client = app.test_client()
+    await json_login(client, remember=True)
+    remember = next(c for c in client.cookie_jar if c.name == "remember_token").value
+    async with app.app_context():
+        async with test_app.store.unit_of_work():
+            user = await test_app.store.find_user(email="matt@lp.com")
+            await test_app.store.set_uniquifier(user)
+    me = await app.test_client().get(
+        "/api/me", headers={**JSON, "Cookie": f"remember_token={remember}"}
+    )
+    assert me.status_code == 401
+
+
+async def test_no_remember_cookie_without_remember(client: Any) -> None:
+    await json_login(client, remember=False)
+    assert not any(c.name == "remember_token" for c in client.cookie_jar)
+
+
+async def test_remember_cookie_flags(client: Any) -> None:
+    login = await json_login(client, remember=True)
+    header = next(c for c in login.headers.getlist("Set-Cookie") if c.startswith("remember_token="))
+    assert "HttpOnly" in header
+    assert "Max-Age=" in header
+
+
+async def test_get_auth_token_from_app_code(test_app: Any) -> None:
+    app = test_app.app
+    async with app.app_context():
+        async with test_app.store.unit_of_work():
+            user = await test_app.store.find_user(email="joe@lp.com")
+            token = user.get_auth_token()
+    response = await app.test_client().get(
+        "/api/token", headers={**JSON, "Authentication-Token": token}
+    )
+    assert (await response.get_json())["email"] == "joe@lp.com"
