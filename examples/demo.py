@@ -2,7 +2,9 @@
 
 Run it with ``bash scripts/demo.sh`` (hypercorn on http://127.0.0.1:5000). The
 schema is created and a demo user is seeded (and printed) at start-up, on
-SQLite by default; set DEMO_DATABASE_URL to use another database.
+SQLite by default. One setting changes the database: DEMO_DATABASE_URL, an
+SQLAlchemy async URL (``postgresql+asyncpg://...``) or a MongoDB URL
+(``mongodb://127.0.0.1:27017/demo``), as docs/datastores.md shows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from quart_security import (
     hash_password,
     roles_required,
 )
+from quart_security.datastore.base import UserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
 from quart_security.models.sqla import FsModels, FsRoleMixin, FsUserMixin, FsWebAuthnMixin
 
@@ -55,10 +58,30 @@ app = Quart(__name__)
 app.config["SECRET_KEY"] = os.environ.get("DEMO_SECRET_KEY", secrets.token_urlsafe(32))
 app.config["SECURITY_PASSWORD_SALT"] = os.environ.get("DEMO_PASSWORD_SALT", "demo-salt")
 
-engine = create_async_engine(DATABASE_URL)
-user_datastore = SQLAlchemyUserDatastore(
-    async_sessionmaker(engine, expire_on_commit=False), User, Role, WebAuthn
-)
+
+def make_datastore(url: str) -> tuple[UserDatastore[Any, Any], Any]:
+    """The datastore for ``url``, and the SQL engine (None for MongoDB)."""
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        from pymongo import AsyncMongoClient
+        from pymongo.uri_parser import parse_uri
+
+        from quart_security.datastore.mongo import MongoUserDatastore
+        from quart_security.models.mongo import MongoRole, MongoUser, MongoWebAuthn
+
+        database = parse_uri(url).get("database") or "demo"
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+        mongo = MongoUserDatastore(
+            client[database], MongoUser, MongoRole, MongoWebAuthn, create_indexes_on_start=True
+        )
+        return mongo, None
+    sql_engine = create_async_engine(url)
+    sql = SQLAlchemyUserDatastore(
+        async_sessionmaker(sql_engine, expire_on_commit=False), User, Role, WebAuthn
+    )
+    return sql, sql_engine
+
+
+user_datastore, engine = make_datastore(DATABASE_URL)
 security = Security(app, user_datastore)
 
 PAGE = """<!doctype html><title>quart-flask-security demo</title>
@@ -78,8 +101,9 @@ PAGE = """<!doctype html><title>quart-flask-security demo</title>
 
 @app.before_serving
 async def create_schema_and_demo_user() -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    if engine is not None:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
     async with app.app_context(), user_datastore.unit_of_work():
         admin = await user_datastore.find_or_create_role("admin", permissions=["admin-read"])
         if await user_datastore.find_user(email=DEMO_EMAIL) is None:

@@ -378,7 +378,6 @@ class MongoUser(MongoDocument, UserMixin):
     password: str | None = doc_field("str", max_length=255)
     active: Any = doc_field("bool", required=True, default=True)
     fs_uniquifier: Any = doc_field("str", required=True, max_length=64)
-    fs_token_uniquifier: str | None = doc_field("str", max_length=64)
     fs_webauthn_user_handle: str | None = doc_field("str", max_length=64)
     confirmed_at: datetime | None = doc_field("datetime")
     last_login_at: datetime | None = doc_field("datetime")
@@ -438,3 +437,14 @@ class MongoUser(MongoDocument, UserMixin):
         doc = super().to_document()
         doc[self.roles_key] = self.role_ids()
         return doc
+
+
+class MongoTokenUniquifierUser(MongoUser):
+    """A user with ``fs_token_uniquifier``: auth tokens then survive ``set_uniquifier``.
+
+    Opt-in, as in the SQL models (``FsTokenUniquifierMixin``): with it, a
+    password change ends sessions but not auth tokens (Flask-Security's
+    design for long-lived API clients); without it, both end together.
+    """
+
+    fs_token_uniquifier: str | None = doc_field("str", max_length=64)

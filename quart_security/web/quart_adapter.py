@@ -13,13 +13,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.response import Response
 
-from ..errors import HashingOverloaded, SecurityError
 from ..extension import Adapter
 from ..state import request_state, set_current_security
-from . import authn
-from .csrf import queue_csrf_cookie
-from .envelope import error_payload, want_json
-from .form_input import InvalidInput
+from .lifecycle import end_request, finish_response, run_view, start_request
 from .port import BodyTooLarge
 from .routes import Route, enabled_routes
 
@@ -89,32 +85,6 @@ class QuartPort:
         return quart.redirect(location, status)
 
 
-async def run_view(security: Security, port: QuartPort, view: Any) -> Response:
-    """Call a core view and turn typed failures into the documented envelope."""
-    try:
-        response: Response = await view(security, port)
-        return response
-    except InvalidInput as exc:
-        if exc.field_errors:
-            fields = {
-                f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()
-            }
-            payload = error_payload(None, fields)
-        else:
-            payload = error_payload(security.message(exc.message_key))
-        return security.render_json_response(port, payload, exc.status)
-    except HashingOverloaded as exc:
-        payload = error_payload(security.message(exc.message_key))
-        return security.render_json_response(
-            port, payload, 503, {"Retry-After": str(exc.retry_after)}
-        )
-    except SecurityError as exc:
-        msg = security.message(exc.message_key, **exc.message_kwargs)
-        if want_json(port):
-            return security.render_json_response(port, error_payload(msg), exc.status)
-        return port.make_response(msg, exc.status)
-
-
 def _endpoint_function(security: Security, route: Route) -> Any:
     async def endpoint(**kwargs: Any) -> Response:
         port = QuartPort()
@@ -124,16 +94,6 @@ def _endpoint_function(security: Security, route: Route) -> Any:
 
     endpoint.__name__ = route.endpoint
     return endpoint
-
-
-def _has_credentials(security: Security, port: QuartPort) -> bool:
-    """Cheap test (no I/O) whether loading the user could find anyone."""
-    request = port.request
-    if security.app_config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
-        return True
-    if security.remember_cookie_name in request.cookies:
-        return True
-    return bool(authn.presented_auth_token(security, port))
 
 
 class QuartAdapter(Adapter):
@@ -157,32 +117,29 @@ class QuartAdapter(Adapter):
 
         async def before() -> None:
             set_current_security(security)
-            port = QuartPort()
-            if _has_credentials(security, port):
-                await authn.load_request_user(security, port)
+            await start_request(security, QuartPort())
 
         async def before_ws() -> None:
             set_current_security(security)
-            port = QuartPort(websocket=True)
-            if _has_credentials(security, port):
-                await authn.load_request_user(security, port)
+            await start_request(security, QuartPort(websocket=True))
 
         async def after(response: Response) -> Response:
             port = QuartPort()
-            queue_csrf_cookie(security, port)
-            state = request_state(port.g)
-            for action in state.cookie_actions:
-                action.apply(response)
-            if state.session_used:
+            await finish_response(security, port, response)
+            if request_state(port.g).session_used:
                 response.vary.add("Cookie")
-            if response.status_code < 400:
-                await security.store.end_unit_of_work(commit=True)
             return response
 
         async def teardown(exc: BaseException | None) -> None:
-            await security.store.end_unit_of_work(commit=False)
+            await end_request(security)
             set_current_security(None)
 
+        async def create_indexes() -> None:
+            # Document stores (MongoDB) may ask for their indexes at start-up.
+            if getattr(security.store, "create_indexes_on_start", False):
+                await security.store.create_indexes()  # type: ignore[attr-defined]
+
+        app.before_serving(create_indexes)
         app.before_request(before)
         app.before_websocket(before_ws)
         app.after_request(after)

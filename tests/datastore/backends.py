@@ -156,7 +156,7 @@ async def mongo_datastore() -> AsyncIterator[UserDatastore[Any, Any]]:
     from pymongo import AsyncMongoClient
 
     from quart_security.datastore.mongo import MongoUserDatastore
-    from quart_security.models.mongo import MongoRole, MongoUser, MongoWebAuthn
+    from quart_security.models.mongo import MongoRole, MongoTokenUniquifierUser, MongoWebAuthn
 
     url = os.environ.get("QS_TEST_MONGO_URL")
     if not url:
@@ -164,7 +164,9 @@ async def mongo_datastore() -> AsyncIterator[UserDatastore[Any, Any]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
     name = f"qs_test_{uuid.uuid4().hex[:16]}"
     try:
-        datastore = MongoUserDatastore(client[name], MongoUser, MongoRole, MongoWebAuthn)
+        datastore = MongoUserDatastore(
+            client[name], MongoTokenUniquifierUser, MongoRole, MongoWebAuthn
+        )
         await datastore.create_indexes()
         yield datastore
     finally:

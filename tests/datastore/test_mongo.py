@@ -30,6 +30,7 @@ from quart_security.models.mongo import (
     InvalidDocumentError,
     InvalidFieldValueError,
     MongoRole,
+    MongoTokenUniquifierUser,
     MongoUser,
     MongoWebAuthn,
     doc_field,
@@ -89,7 +90,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 async def store(db: Any, clock: FrozenClock) -> Store:
-    datastore = MongoUserDatastore(db, MongoUser, MongoRole, MongoWebAuthn, clock=clock)
+    datastore = MongoUserDatastore(
+        db, MongoTokenUniquifierUser, MongoRole, MongoWebAuthn, clock=clock
+    )
     await datastore.create_indexes()
     return datastore
 

@@ -8,12 +8,13 @@ keys, lower-case like Flask-Security's tests) and ``@pytest.mark.app_settings``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from quart import Quart, jsonify, websocket
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from quart_security import (
     Security,
@@ -28,6 +29,7 @@ from quart_security import (
     roles_required,
 )
 from quart_security.clock import FrozenClock
+from quart_security.datastore.base import UserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
 
 from .models import Base, Role, User, WebAuthn
@@ -50,6 +52,11 @@ ROLES = [
 ]
 
 
+SQL_BACKENDS = ("sqlite", "postgres")
+#: mongo: PyMongo's AsyncMongoClient; motor: the same server through Motor.
+MONGO_BACKENDS = ("mongo", "motor")
+
+
 def database_url(backend: str, tmp_path: Any) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/test.db"
@@ -65,9 +72,55 @@ def database_url(backend: str, tmp_path: Any) -> str:
 class BuiltApp:
     app: Quart
     security: Security
-    store: SQLAlchemyUserDatastore[Any, Any]  # the async datastore the core uses
-    engine: AsyncEngine
+    store: UserDatastore[Any, Any]  # the async datastore the core uses
+    close: Callable[[], Awaitable[None]]  # releases the database
     clock: FrozenClock
+
+
+async def sql_store(backend: str, tmp_path: Any) -> tuple[UserDatastore[Any, Any], Any]:
+    engine = create_async_engine(database_url(backend, tmp_path))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    store = SQLAlchemyUserDatastore(
+        async_sessionmaker(engine, expire_on_commit=False), User, Role, WebAuthn
+    )
+
+    async def close() -> None:
+        await store.aclose()
+        await engine.dispose()
+
+    return store, close
+
+
+async def mongo_store(backend: str) -> tuple[UserDatastore[Any, Any], Any]:
+    from quart_security.datastore.mongo import MongoUserDatastore
+    from quart_security.models.mongo import MongoRole, MongoUser, MongoWebAuthn
+
+    url = os.environ.get("QS_TEST_MONGO_URL")
+    if not url:
+        raise RuntimeError("QS_TEST_MONGO_URL is not set")
+    if backend == "motor":
+        from motor.motor_asyncio import AsyncIOMotorClient
+
+        client: Any = AsyncIOMotorClient(url, serverSelectionTimeoutMS=5000)
+    else:
+        from pymongo import AsyncMongoClient
+
+        client = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    name = f"qs_http_{uuid.uuid4().hex[:16]}"
+    store = MongoUserDatastore(
+        client[name], MongoUser, MongoRole, MongoWebAuthn, create_indexes_on_start=True
+    )
+    await store.create_indexes()
+
+    async def close() -> None:
+        await client.drop_database(name)
+        result = client.close()
+        if result is not None:  # AsyncMongoClient.close is a coroutine, Motor's is not
+            await result
+
+    return store, close
 
 
 async def create_test_app(
@@ -76,13 +129,10 @@ async def create_test_app(
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
 ) -> BuiltApp:
-    engine = create_async_engine(database_url(backend, tmp_path))
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    datastore = SQLAlchemyUserDatastore(
-        async_sessionmaker(engine, expire_on_commit=False), User, Role, WebAuthn
-    )
+    if backend in MONGO_BACKENDS:
+        datastore, close = await mongo_store(backend)
+    else:
+        datastore, close = await sql_store(backend, tmp_path)
     app = Quart(__name__)
     app.config.update(
         SECRET_KEY="test-secret-key-0123456789abcdef",
@@ -106,7 +156,7 @@ async def create_test_app(
                 await datastore.create_user(
                     email=email, username=username, password=pw, roles=roles, active=active
                 )
-    return BuiltApp(app, security, datastore, engine, clock)
+    return BuiltApp(app, security, datastore, close, clock)
 
 
 def _add_test_routes(app: Quart) -> None:

@@ -13,6 +13,8 @@ from tests.support.app_factory import BuiltApp, create_test_app
 BACKENDS = ["sqlite"]
 if os.environ.get("QS_TEST_POSTGRES_URL"):
     BACKENDS.append("postgres")
+if os.environ.get("QS_TEST_MONGO_URL"):
+    BACKENDS += ["mongo", "motor"]
 
 
 def _marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
@@ -34,7 +36,7 @@ async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
         yield built
     finally:
         built.security.hashing_pool.shutdown()
-        await built.engine.dispose()
+        await built.close()
 
 
 @pytest.fixture
