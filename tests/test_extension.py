@@ -1,0 +1,115 @@
+"""Security(app, datastore): init-time checks, kwargs precedence, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from quart_security import Security, signals
+from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
+from quart_security.errors import ConfigurationError
+from tests.support.models import Role, User, WebAuthn
+
+
+def make_app(**config: Any) -> Quart:
+    app = Quart(__name__)
+    app.config.update(SECRET_KEY="k" * 32, SECURITY_PASSWORD_SALT="salt")
+    app.config.update(config)
+    return app
+
+
+@pytest.fixture
+def datastore() -> SQLAlchemyUserDatastore[Any, Any]:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    return SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
+
+
+def test_app_config_wins_over_kwargs(datastore: Any) -> None:
+    app = make_app(SECURITY_TRACKABLE=False)
+    security = Security(app, datastore, trackable=True, login_url="/sign-in")
+    assert security.cv("TRACKABLE") is False
+    assert security.cv("LOGIN_URL") == "/sign-in"
+    assert app.extensions["security"] is security
+
+
+def test_init_app_later(datastore: Any) -> None:
+    security = Security()
+    app = make_app()
+    security.init_app(app, datastore)
+    assert "security.login" in {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"SECURITY_TWO_FACTOR": True}, ["TOTP_SECRETS"]),
+        ({"SECURITY_PASSWORD_HASH": "md5"}, ["PASSWORD_HASH"]),
+        ({"SECURITY_PASSWORD_SALT": None}, ["PASSWORD_SALT"]),
+        ({"SECURITY_UNIFIED_SIGNIN": True, "SECURITY_US_ENABLED_METHODS": []}, ["US_ENABLED"]),
+    ],
+)
+def test_invalid_combinations_fail_at_init(datastore: Any, config: Any, words: list[str]) -> None:
+    app = make_app(**config)
+    with pytest.raises(ConfigurationError) as info:
+        Security(app, datastore)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_missing_secret_key_fails(datastore: Any) -> None:
+    app = make_app()
+    app.config["SECRET_KEY"] = None
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        Security(app, datastore)
+
+
+def test_no_datastore_fails() -> None:
+    with pytest.raises(ConfigurationError, match="datastore"):
+        Security(make_app())
+
+
+def test_unknown_setting_warns_with_nearest(datastore: Any, caplog: Any) -> None:
+    app = make_app(SECURITY_PASWORD_HASH="argon2")
+    with caplog.at_level(logging.WARNING, logger="quart_security"):
+        Security(app, datastore)
+    assert "SECURITY_PASSWORD_HASH" in caplog.text
+    assert "SECURITY_PASWORD_HASH" in caplog.text
+
+
+def test_every_flask_security_signal_exists() -> None:
+    names = {
+        "user_authenticated", "user_unauthenticated", "user_registered", "user_not_registered",
+        "user_confirmed", "confirm_instructions_sent", "login_instructions_sent", "password_reset",
+        "password_changed", "reset_password_instructions_sent", "tf_code_confirmed",
+        "tf_profile_changed", "tf_security_token_sent", "tf_disabled", "us_security_token_sent",
+        "us_profile_changed", "wan_registered", "wan_deleted", "change_email_instructions_sent",
+        "change_email_confirmed", "username_recovery_email_sent", "username_changed",
+        "user_failed_authn", "refresh_tracker_created", "refresh_tracker_revoked",
+    }  # fmt: skip
+    for name in names:
+        assert hasattr(signals, name), name
+
+
+def test_signal_receivers_sync_and_async_both_run() -> None:
+    got: list[str] = []
+
+    def sync_receiver(sender: Any, **kwargs: Any) -> None:
+        got.append(f"sync:{kwargs['user']}")
+
+    async def async_receiver(sender: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0)
+        got.append(f"async:{kwargs['user']}")
+
+    signals.password_changed.connect(sync_receiver)
+    signals.password_changed.connect(async_receiver)
+    try:
+        asyncio.run(signals.send(signals.password_changed, "app", user="u1"))
+    finally:
+        signals.password_changed.disconnect(sync_receiver)
+        signals.password_changed.disconnect(async_receiver)
+    assert sorted(got) == ["async:u1", "sync:u1"]
