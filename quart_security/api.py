@@ -37,6 +37,20 @@ async def verify_and_update_password(password: str, user: Any) -> bool:
     return await current_security().verify_user_password(user, password)
 
 
+async def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:
+    """Flask-Security's send_mail: render ``security/email/<template>.txt/.html`` now,
+    deliver after this request commits (or at once outside a request)."""
+    import quart
+
+    security = current_security()
+    port = QuartPort()
+    if quart.has_request_context():
+        await security.mailer.send(port, template, subject, recipient, **context)
+    else:
+        message = await security.mailer.build(port, template, subject, recipient, **context)
+        await security.mailer.flush([message])
+
+
 def url_for_security(endpoint: str, **values: Any) -> str:
     return current_security().url_for_security(QuartPort(), endpoint, **values)
 

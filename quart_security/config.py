@@ -136,6 +136,12 @@ _DEFAULTS: dict[str, Any] = {
     # leak through logs and Referer). Set SECURITY_TOKEN_AUTHENTICATION_SOURCES
     # = ["header", "query", "json"] to restore Flask-Security's behaviour.
     "TOKEN_AUTHENTICATION_SOURCES": ["header"],
+    # quart-flask-security additions (mail): links in mails are built from this
+    # base URL (else PREFERRED_URL_SCHEME + SERVER_NAME), never from the
+    # request's Host header; mails go out after the commit, in the background
+    # unless SEND_MAIL_INLINE.
+    "EXTERNAL_BASE_URL": None,
+    "SEND_MAIL_INLINE": False,
     "TOKEN_MAX_AGE": timedelta(minutes=15),
     "TOKEN_EXPIRE_TIMESTAMP": no_token_expiry,
     "REFRESH_TOKEN": False,
@@ -410,6 +416,8 @@ ADDED_KEYS: Final = frozenset(
         "PASSWORD_HASH_QUEUE_SIZE",
         "PASSWORD_HASH_NICE",
         "TOKEN_AUTHENTICATION_SOURCES",
+        "EXTERNAL_BASE_URL",
+        "SEND_MAIL_INLINE",
     }
 )
 

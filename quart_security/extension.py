@@ -26,6 +26,7 @@ from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
 from .identity import IdentityResolver
+from .mail import Mailer
 from .state import CookieAction, request_state
 from .web import authn, guards
 from .web.basic_auth import basic_challenge
@@ -62,6 +63,10 @@ class Security:
     """The extension object, ``app.extensions["security"]``."""
 
     adapter_class: ClassVar[type[Adapter] | None] = None
+    #: Whether the adapter's event loop outlives the request, so work (mail
+    #: delivery) can continue in the background. Quart: yes. flask_compat's
+    #: per-thread loops only run during a request, so mail is sent inline.
+    background_tasks: bool = False
 
     def __init__(
         self,
@@ -189,6 +194,7 @@ class Security:
             duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
         )
         self.body_limit = DEFAULT_BODY_LIMIT
+        self.mailer = Mailer(self)
 
     def _token_max_age(self) -> float | None:
         value = self.cv("TOKEN_MAX_AGE")
@@ -251,6 +257,17 @@ class Security:
             user.password = new_hash
             await self.store.put(user)
         return ok
+
+    async def after_commit(self, port: WebPort) -> None:
+        """Work that must wait for a successful commit: queued mails."""
+        pending = request_state(port.g).pending_mail
+        if not pending:
+            return
+        messages, pending[:] = list(pending), []
+        if self.cv("SEND_MAIL_INLINE") or not self.background_tasks:
+            await self.mailer.flush(messages)
+        else:
+            self.mailer.dispatch(messages)
 
     def basic_challenge(self) -> str:
         return basic_challenge(self.cv("DEFAULT_HTTP_AUTH_REALM"))

@@ -37,8 +37,14 @@ def normalize_email(value: str, validator_args: Mapping[str, Any] | None = None)
         return None
 
 
-def normalize_username(value: str, form: str = "NFKD") -> str | None:
-    """Canonical username or None when it has characters we do not allow."""
+def normalize_username(
+    value: str, form: str = "NFKD", allowed: Sequence[str] = ("L", "N")
+) -> str | None:
+    """Canonical username or None when it has characters we do not allow.
+
+    ``allowed`` are Unicode general categories (USERNAME_ALLOWED_CHARS);
+    combining marks are kept because NFKD produces them from letters (é).
+    """
     if not isinstance(value, str) or len(value) > MAX_IDENTITY_LENGTH:
         return None
     cleaned = unicodedata.normalize(form, value.strip())  # type: ignore[arg-type]
@@ -46,10 +52,40 @@ def normalize_username(value: str, form: str = "NFKD") -> str | None:
         return None
     for ch in cleaned:
         category = unicodedata.category(ch)
-        # Letters, digits and the combining marks NFKD produces from them.
-        if category[0] not in ("L", "N", "M"):
+        if category[0] != "M" and category not in allowed and category[0] not in allowed:
             return None
     return cleaned
+
+
+def validate_email_address(security: Any, value: Any) -> tuple[str | None, str | None]:
+    """(canonical email, None) or (None, SECURITY_MSG_* key) for a submitted address.
+
+    The canonical form is what is stored and looked up, and what mail is sent
+    to, so two spellings of one address are one identity (A-08).
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None, "EMAIL_NOT_PROVIDED"
+    canonical = normalize_email(value, security.cv("EMAIL_VALIDATOR_ARGS"))
+    if canonical is None:
+        return None, "INVALID_EMAIL_ADDRESS"
+    return canonical, None
+
+
+def validate_username(security: Any, value: Any) -> tuple[str | None, str | None]:
+    """(canonical username, None) or (None, SECURITY_MSG_* key); length checked first."""
+    if not isinstance(value, str) or not value.strip():
+        return None, "USERNAME_NOT_PROVIDED"
+    low, high = security.cv("USERNAME_MIN_LENGTH"), security.cv("USERNAME_MAX_LENGTH")
+    if len(value) > max(high * 4, MAX_IDENTITY_LENGTH):
+        return None, "USERNAME_INVALID_LENGTH"
+    canonical = normalize_username(
+        value, security.cv("INPUT_NORMALIZE_FORM"), security.cv("USERNAME_ALLOWED_CHARS")
+    )
+    if canonical is None:
+        return None, "USERNAME_DISALLOWED_CHARACTERS"
+    if not low <= len(canonical) <= high:
+        return None, "USERNAME_INVALID_LENGTH"
+    return canonical, None
 
 
 def uia_email_mapper(identity: str) -> str | None:
@@ -63,7 +99,15 @@ def uia_email_mapper(identity: str) -> str | None:
 
 
 def uia_username_mapper(identity: str) -> str | None:
-    return normalize_username(identity)
+    from .state import current_security
+
+    try:
+        security = current_security()
+    except RuntimeError:
+        return normalize_username(identity)
+    return normalize_username(
+        identity, security.cv("INPUT_NORMALIZE_FORM"), security.cv("USERNAME_ALLOWED_CHARS")
+    )
 
 
 def resolve_mapper(mapper: Any) -> Mapper:

@@ -39,6 +39,8 @@ username_recovery_email_sent = signals.signal("username-recovery-email-sent")
 username_changed = signals.signal("username-changed")
 refresh_tracker_created = signals.signal("refresh-tracker-created")
 refresh_tracker_revoked = signals.signal("refresh-tracker-revoked")
+#: quart-flask-security addition: a queued mail could not be delivered.
+mail_send_failed = signals.signal("mail-send-failed")
 
 
 def _sync_wrapper(fn: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:

@@ -98,6 +98,7 @@ class RequestState:
     cookie_actions: list[CookieAction] = field(default_factory=list)
     form_cache: Any = None
     session_used: bool = False
+    pending_mail: list[Any] = field(default_factory=list)  # sent after the commit
 
     def queue_cookie(self, action: CookieAction) -> None:
         self.cookie_actions = [a for a in self.cookie_actions if a.name != action.name]

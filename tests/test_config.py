@@ -397,9 +397,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 5
+    assert len(ADDED_KEYS) == 7
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 260
+    assert len(DEFAULT_CONFIG) == 262
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -407,6 +407,8 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "PASSWORD_HASH_QUEUE_SIZE",
         "PASSWORD_HASH_NICE",
         "TOKEN_AUTHENTICATION_SOURCES",
+        "EXTERNAL_BASE_URL",
+        "SEND_MAIL_INLINE",
     }
 
 

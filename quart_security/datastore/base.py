@@ -80,6 +80,16 @@ class UserDatastore(abc.ABC, Generic[UserT, RoleT]):
             raise
         await self.end_unit_of_work(commit=True)
 
+    @abc.abstractmethod
+    async def compare_and_set(self, model: Any, field: str, expected: Any, new_value: Any) -> bool:
+        """Set ``field`` to ``new_value`` only if it still holds ``expected``; atomic.
+
+        The primitive behind everything single use (confirm, reset and
+        change-email tokens, codes): of many parallel callers that read the same
+        ``expected``, exactly one gets True. ``model`` is updated in memory
+        when it wins. ``expected=None`` matches a missing or NULL field.
+        """
+
     # ------------------------------------------------------------------ backend primitives
     @abc.abstractmethod
     async def find_user(self, case_insensitive: bool = False, **kwargs: Any) -> UserT | None:

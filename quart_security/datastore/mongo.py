@@ -503,6 +503,12 @@ class MongoUserDatastore(UserDatastore[MUserT, MRoleT]):
         return bool(result.modified_count == 1)
 
     # ------------------------------------------------------------------ single use
+    async def compare_and_set(
+        self, model: MongoDocument, field: str, expected: Any, new_value: Any
+    ) -> bool:
+        """The base contract's name for :meth:`consume_field`."""
+        return await self.consume_field(model, field, expected, new_value)
+
     async def consume_field(
         self, model: MongoDocument, field: str, expected: Any, new_value: Any
     ) -> bool:

@@ -487,6 +487,30 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         return True
 
     # -------------------------------------------------------------- recovery codes
+    async def compare_and_set(self, model: Any, field: str, expected: Any, new_value: Any) -> bool:
+        """One ``UPDATE ... WHERE pk = :id AND field = :expected``; True if it matched.
+
+        Under PostgreSQL's READ COMMITTED a racing UPDATE waits for the row
+        lock, re-reads the row and no longer matches; SQLite serialises writers.
+        """
+        cls: Any = type(model)
+        column = self._lookup_column(cls, field, "compare_and_set")
+        pk = inspect(cls).primary_key[0]
+        model_id = await self._identity(model)
+        condition = column.is_(None) if expected is None else column == expected
+        stmt = (
+            update(cls)
+            .where(pk == model_id, condition)
+            .values({column.key: new_value})
+            .execution_options(synchronize_session=False)
+        )
+        async with self._guard() as session:
+            result = await session.execute(stmt)
+            won = bool(getattr(result, "rowcount", 0) == 1)
+            if won:
+                set_committed_value(model, field, new_value)
+        return won
+
     async def mf_delete_recovery_code(self, user: UserT, index: int) -> bool:
         """Consume one code atomically: compare-and-set on the stored list.
 

@@ -19,9 +19,13 @@ class SecurityForm(Form):
     def __init__(self, formdata: Any = None, **kwargs: Any) -> None:
         super().__init__(formdata=formdata, **kwargs)
         self.key_errors: dict[str, list[str]] = {}
+        self.message_kwargs: dict[str, dict[str, Any]] = {}
 
-    def add_error(self, field: str, message_key: str) -> None:
+    def add_error(self, field: str, message_key: str, **message_kwargs: Any) -> None:
+        """Record SECURITY_MSG_<message_key> for ``field`` ("" is the whole form)."""
         self.key_errors.setdefault(field, []).append(message_key)
+        if message_kwargs:
+            self.message_kwargs[message_key] = message_kwargs
 
     def check(self) -> bool:
         """Shape checks only; override ``check_fields``."""

@@ -31,7 +31,9 @@ async def run_view(security: Security, port: WebPort, view: Any) -> Response:
         return response
     except InvalidInput as exc:
         if exc.field_errors:
-            fields = {f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()}
+            fields = {
+                f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()
+            }
             payload = error_payload(None, fields)
         else:
             payload = error_payload(security.message(exc.message_key))
@@ -71,6 +73,7 @@ async def finish_response(security: Security, port: WebPort, response: Response)
         action.apply(response)
     if response.status_code < 400:
         await security.store.end_unit_of_work(commit=True)
+        await security.after_commit(port)
 
 
 async def end_request(security: Security) -> None:

@@ -98,6 +98,7 @@ def _endpoint_function(security: Security, route: Route) -> Any:
 
 class QuartAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
+        security.background_tasks = True
         if register_blueprint:
             bp = quart.Blueprint(
                 security.cv("BLUEPRINT_NAME"),
@@ -140,6 +141,7 @@ class QuartAdapter(Adapter):
                 await security.store.create_indexes()  # type: ignore[attr-defined]
 
         app.before_serving(create_indexes)
+        app.after_serving(security.mailer.drain)
         app.before_request(before)
         app.before_websocket(before_ws)
         app.after_request(after)

@@ -46,8 +46,16 @@ def json_ok(
     return security.render_json_response(port, body, status, user=user)
 
 
-def message_errors(security: Security, key_errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {field: [security.message(k) for k in keys] for field, keys in key_errors.items()}
+def message_errors(
+    security: Security,
+    key_errors: dict[str, list[str]],
+    message_kwargs: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, list[str]]:
+    kwargs = message_kwargs or {}
+    return {
+        field: [security.message(k, **kwargs.get(k, {})) for k in keys]
+        for field, keys in key_errors.items()
+    }
 
 
 def json_errors(
@@ -55,9 +63,10 @@ def json_errors(
     port: WebPort,
     key_errors: dict[str, list[str]],
     status: int = 400,
+    message_kwargs: dict[str, dict[str, Any]] | None = None,
 ) -> Response:
     return security.render_json_response(
-        port, error_payload(None, message_errors(security, key_errors)), status
+        port, error_payload(None, message_errors(security, key_errors, message_kwargs)), status
     )
 
 
@@ -71,7 +80,9 @@ async def render_page(
     **context: Any,
 ) -> Response:
     """An HTML page from the template named by a SECURITY_*_TEMPLATE key."""
-    errors = message_errors(security, form.key_errors) if form is not None else {}
+    errors = (
+        message_errors(security, form.key_errors, form.message_kwargs) if form is not None else {}
+    )
     html = await port.render_template(
         security.cv(template_key),
         form=form,
@@ -96,7 +107,7 @@ async def form_failure(
     status: int = 400,
 ) -> Response:
     if want_json(port):
-        return json_errors(security, port, form.key_errors, status)
+        return json_errors(security, port, form.key_errors, status, form.message_kwargs)
     return await render_page(security, port, template_key, form=form, status=status)
 
 

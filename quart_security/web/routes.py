@@ -2,24 +2,30 @@
 
 Both adapters build their blueprint from this table, so a URL, a method list
 or a feature switch is decided once. URLs and methods are read from config at
-init_app time, as Flask-Security does.
+init_app time, as Flask-Security does. A view is named by a
+"module:function" path and imported only when its feature is enabled, so an
+app that does not use a feature never imports its module.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
-
-from .views import auth
 
 if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
 
 View = Callable[["Security", "WebPort"], Awaitable[Response]]
+VIEWS = "quart_security.web.views."
+
+
+def _flag(key: str) -> Callable[[Security], bool]:
+    return lambda security: bool(security.cv(key))
 
 
 @dataclass(frozen=True)
@@ -27,9 +33,17 @@ class Route:
     endpoint: str
     url_key: str
     methods: tuple[str, ...] | str  # a tuple, or the config key that holds the methods
-    view: View
+    target: View | str  # the view, or "module:function"
     enabled: Callable[[Security], bool] = lambda security: True
     suffix: str = ""
+
+    @property
+    def view(self) -> View:
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, name = self.target.partition(":")
+        found: Any = getattr(importlib.import_module(module), name)
+        return found  # type: ignore[no-any-return]
 
     def url(self, security: Security) -> str:
         return str(security.cv(self.url_key)) + self.suffix
@@ -44,18 +58,93 @@ def _freshness_enabled(security: Security) -> bool:
     return bool(security.cv("FRESHNESS").total_seconds() >= 0)
 
 
+GET_POST = ("GET", "POST")
+
 ROUTES: tuple[Route, ...] = (
-    Route("login", "LOGIN_URL", ("GET", "POST"), auth.login),
+    Route("login", "LOGIN_URL", GET_POST, VIEWS + "auth:login"),
     Route(
         "logout",
         "LOGOUT_URL",
         "LOGOUT_METHODS",
-        auth.logout,
+        VIEWS + "auth:logout",
         enabled=lambda s: bool(s.cv("LOGOUT_METHODS")),
     ),
-    Route("verify", "VERIFY_URL", ("GET", "POST"), auth.verify, enabled=_freshness_enabled),
+    Route("verify", "VERIFY_URL", GET_POST, VIEWS + "auth:verify", enabled=_freshness_enabled),
+    # Account lifecycle (reference/flask-security.md §1.2-1.8).
+    Route("register", "REGISTER_URL", GET_POST, VIEWS + "register:register", _flag("REGISTERABLE")),
+    Route(
+        "send_confirmation",
+        "CONFIRM_URL",
+        GET_POST,
+        VIEWS + "confirm:send_confirmation",
+        _flag("CONFIRMABLE"),
+    ),
+    Route(
+        "confirm_email",
+        "CONFIRM_URL",
+        GET_POST,
+        VIEWS + "confirm:confirm_email",
+        _flag("CONFIRMABLE"),
+        suffix="/<token>",
+    ),
+    Route(
+        "forgot_password",
+        "RESET_URL",
+        GET_POST,
+        VIEWS + "recover:forgot_password",
+        _flag("RECOVERABLE"),
+    ),
+    Route(
+        "reset_password",
+        "RESET_URL",
+        GET_POST,
+        VIEWS + "recover:reset_password",
+        _flag("RECOVERABLE"),
+        suffix="/<token>",
+    ),
+    Route(
+        "change_password",
+        "CHANGE_URL",
+        GET_POST,
+        VIEWS + "change_password:change_password",
+        _flag("CHANGEABLE"),
+    ),
+    Route(
+        "change_email",
+        "CHANGE_EMAIL_URL",
+        GET_POST,
+        VIEWS + "change_email:change_email",
+        _flag("CHANGE_EMAIL"),
+    ),
+    Route(
+        "change_email_confirm",
+        "CHANGE_EMAIL_URL",
+        GET_POST,
+        VIEWS + "change_email:change_email_confirm",
+        _flag("CHANGE_EMAIL"),
+        suffix="/<token>",
+    ),
+    Route(
+        "change_username",
+        "CHANGE_USERNAME_URL",
+        GET_POST,
+        VIEWS + "change_username:change_username",
+        _flag("CHANGE_USERNAME"),
+    ),
+    Route(
+        "recover_username",
+        "USERNAME_RECOVERY_URL",
+        GET_POST,
+        VIEWS + "recover_username:recover_username",
+        _flag("USERNAME_RECOVERY"),
+    ),
 )
 
 
 def enabled_routes(security: Security) -> list[Route]:
     return [route for route in ROUTES if route.enabled(security)]
+
+
+def view_arg(port: WebPort, name: str) -> Any:
+    """A URL variable of the current route (``<token>``), as the adapter stored it."""
+    return (getattr(port.g, "fs_view_args", None) or {}).get(name)

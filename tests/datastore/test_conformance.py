@@ -687,3 +687,33 @@ async def test_bad_update_is_refused_and_stored_value_kept(datastore: Store) -> 
         await datastore.commit()
     found = await lookup(datastore, email="alice@example.com")
     assert found is not None and len(found.fs_uniquifier) <= 64
+
+
+async def test_compare_and_set_in_parallel_has_exactly_one_winner(datastore: Store) -> None:
+    """The primitive behind single-use tokens: ten racing confirmations, one success."""
+    user = await committed_user(datastore)
+    when = datetime(2026, 1, 2, 3, 4, 5)
+
+    async def confirm() -> bool:
+        copy = await datastore.find_user(email="alice@example.com")
+        won: bool = await datastore.compare_and_set(copy, "confirmed_at", None, when)
+        return won
+
+    results = await asyncio.gather(*(fresh(datastore, confirm) for _ in range(10)))
+    assert results.count(True) == 1
+    stored = await lookup(datastore, email="alice@example.com")
+    assert stored.confirmed_at == when
+    # The loser's view was stale: a second attempt against the old value fails.
+    assert not await fresh(
+        datastore, lambda: datastore.compare_and_set(user, "confirmed_at", None, when)
+    )
+
+
+async def test_compare_and_set_updates_the_winner_in_memory(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    old = user.password
+    assert await datastore.compare_and_set(user, "password", old, HASH + "x")
+    assert user.password == HASH + "x"
+    await datastore.commit()
+    assert (await lookup(datastore, email="alice@example.com")).password == HASH + "x"
+    assert not await datastore.compare_and_set(user, "password", old, HASH + "y")

@@ -1,0 +1,150 @@
+"""Email: rendered during the request, sent after the database commit.
+
+Flask-Security sends mail synchronously inside the request, so a slow SMTP
+server slows every registration, and a mail about a change that then rolls
+back still goes out. Here a flow calls ``await security.mailer.send(...)``,
+which renders the templates at once (so template errors surface in the
+request) and queues the message on the request; the adapter hands the queue
+to the mailer only after a successful commit, and the mailer delivers in the
+background (or inline, with SECURITY_SEND_MAIL_INLINE). Delivery failures are
+logged and signalled (``mail_send_failed``), never raised into a response.
+
+Links in mails are absolute URLs built from configured settings
+(SECURITY_EXTERNAL_BASE_URL, else PREFERRED_URL_SCHEME + SERVER_NAME), never
+from the request's Host header (host-header poisoning of reset links).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from typing import TYPE_CHECKING, Any
+
+import aiosmtplib
+
+from . import signals
+from .errors import ConfigurationError
+from .state import request_state
+
+if TYPE_CHECKING:
+    from .extension import Security
+    from .web.port import WebPort
+
+log = logging.getLogger("quart_security.mail")
+
+
+def _address(value: Any) -> str:
+    """A sender may be "addr" or (name, addr), as in Flask-Mail."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return formataddr((str(value[0]), str(value[1])))
+    return str(value)
+
+
+def _no_header_injection(value: str, what: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{what} must not contain line breaks")
+    return value
+
+
+class Mailer:
+    """Builds, queues and delivers the library's mails over aiosmtplib."""
+
+    def __init__(self, security: Security) -> None:
+        self.security = security
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ links
+    def external_base(self) -> str:
+        cfg = self.security.app_config
+        base = self.security.cv("EXTERNAL_BASE_URL")
+        if base:
+            return str(base).rstrip("/")
+        server_name = cfg.get("SERVER_NAME")
+        if server_name:
+            return f"{cfg.get('PREFERRED_URL_SCHEME', 'http')}://{server_name}"
+        raise ConfigurationError(
+            "mails with links need SECURITY_EXTERNAL_BASE_URL (or SERVER_NAME): links "
+            "are never built from the request's Host header"
+        )
+
+    def external_url(self, port: WebPort, endpoint: str, **values: Any) -> str:
+        """Absolute URL of a security endpoint for a mail (``endpoint`` as in url_for_security)."""
+        path = self.security.url_for_security(port, endpoint, **values)
+        return self.external_base() + path
+
+    # ------------------------------------------------------------------ building
+    async def build(
+        self,
+        port: WebPort,
+        template: str,
+        subject: str,
+        recipient: str,
+        **context: Any,
+    ) -> EmailMessage:
+        security = self.security
+        message = EmailMessage()
+        message["Subject"] = _no_header_injection(subject, "subject")
+        message["From"] = _address(security.cv("EMAIL_SENDER"))
+        message["To"] = _no_header_injection(str(recipient), "recipient")
+        message["Message-ID"] = make_msgid(domain="quart-security")
+        context.setdefault("security", security)
+        text = html = None
+        if security.cv("EMAIL_PLAINTEXT"):
+            text = await port.render_template(f"security/email/{template}.txt", **context)
+        if security.cv("EMAIL_HTML"):
+            html = await port.render_template(f"security/email/{template}.html", **context)
+        message.set_content(text or "")
+        if html:
+            message.add_alternative(html, subtype="html")
+        return message
+
+    async def send(
+        self,
+        port: WebPort,
+        template: str,
+        subject: str,
+        recipient: str,
+        **context: Any,
+    ) -> None:
+        """Render now; deliver after the request commits (queued on the request)."""
+        message = await self.build(port, template, subject, recipient, **context)
+        request_state(port.g).pending_mail.append(message)
+
+    # ------------------------------------------------------------------ delivery
+    def dispatch(self, messages: list[EmailMessage]) -> None:
+        """Hand committed messages to the background (called by the adapters)."""
+        for message in messages:
+            task = asyncio.get_running_loop().create_task(self.deliver(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def flush(self, messages: list[EmailMessage]) -> None:
+        """Deliver now, in order (SECURITY_SEND_MAIL_INLINE, or no loop to outlive)."""
+        for message in messages:
+            await self.deliver(message)
+
+    async def deliver(self, message: EmailMessage) -> None:
+        cfg = self.security.app_config
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=cfg.get("MAIL_SERVER", "localhost"),
+                port=int(cfg.get("MAIL_PORT", 25)),
+                username=cfg.get("MAIL_USERNAME"),
+                password=cfg.get("MAIL_PASSWORD"),
+                use_tls=bool(cfg.get("MAIL_USE_SSL", False)),
+                start_tls=True if cfg.get("MAIL_USE_TLS") else False,
+                timeout=float(cfg.get("MAIL_TIMEOUT", 10)),
+            )
+        except Exception as exc:  # a mail failure must never break a response
+            log.warning("sending mail %r failed: %s", message["Subject"], exc)
+            await signals.send(
+                signals.mail_send_failed, self.security.app, message=message, error=exc
+            )
+
+    async def drain(self) -> None:
+        """Wait for background deliveries (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
