@@ -208,6 +208,10 @@ class Security:
         """The value of SECURITY_<key> for this app."""
         return self._cv(key)
 
+    def gettext(self, text: str, **kwargs: Any) -> str:
+        """Translate a template or subject string (i18n hooks in here); %-format it."""
+        return text % kwargs if kwargs else text
+
     def message(self, key: str, **kwargs: Any) -> str:
         return config_module.get_message(self.app_config, key, **kwargs)[0]
 
@@ -303,6 +307,7 @@ class Security:
         state = request_state(port.g)
         context: dict[str, Any] = {
             "security": self,
+            "_fsdomain": self.gettext,
             "url_for_security": lambda endpoint, **v: self.url_for_security(port, endpoint, **v),
             "_fs_is_user_authenticated": state.user is not None,
         }

@@ -147,6 +147,21 @@ class TokenKit:
             return False, "CSRF_INVALID"
         return True, ""
 
+    def fingerprint(self, value: str) -> str:
+        """A keyed digest of ``value`` to bind a token to it (Flask-Security's hash_data).
+
+        A reset token carries the fingerprint of the current password hash, so it
+        stops working once the password changes; a confirm token, that of the
+        email it confirms. Keyed by SECRET_KEY so it reveals nothing.
+        """
+        mac = hmac.new(self._secret_key, b"fs-fingerprint\x00" + value.encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def fingerprint_matches(self, value: str, fingerprint: Any) -> bool:
+        return isinstance(fingerprint, str) and hmac.compare_digest(
+            self.fingerprint(value), fingerprint
+        )
+
     # ------------------------------------------------------------------ state tokens
     def dumps(self, name: str, data: Any) -> str:
         return str(self._serializers[name].dumps(data))

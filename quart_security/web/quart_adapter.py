@@ -157,6 +157,7 @@ class QuartAdapter(Adapter):
                 ),
                 "current_user": current_user._get_current_object(),
                 "security": security,
+                "_fsdomain": security.gettext,
             }
 
         app.context_processor(security_context)
