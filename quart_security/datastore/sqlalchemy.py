@@ -206,7 +206,10 @@ def _translate_integrity_error(exc: IntegrityError) -> DatastoreError:
     if sqlstate != "23505" and sqlite_match is None:
         return DatastoreError("the database refused the change (integrity constraint)")
     columns: list[str] = []
-    detail = getattr(getattr(orig, "__cause__", None), "detail", None)
+    # asyncpg keeps the detail on the wrapped exception; psycopg (flask_compat) on .diag.
+    detail = getattr(getattr(orig, "__cause__", None), "detail", None) or getattr(
+        getattr(orig, "diag", None), "message_detail", None
+    )
     pg_match = _PG_UNIQUE_KEY.match(detail) if isinstance(detail, str) else None
     if pg_match is not None:
         columns = [c.strip() for c in pg_match.group(1).split(",")]

@@ -19,6 +19,8 @@ from ..state import request_state
 from . import authn
 from .csrf import check_csrf, mark_csrf_not_needed
 from .envelope import error_payload, want_json
+from .form_input import InvalidInput
+from .responses import input_error_response
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -120,7 +122,10 @@ async def require_auth(
         return await security._reauthn_handler(security, port, within_td, grace_td)
     if method in security.cv("CSRF_PROTECT_MECHANISMS"):
         if not port.is_websocket:
-            form = await security.request_form(port)
+            try:
+                form = await security.request_form(port)
+            except InvalidInput as exc:
+                return input_error_response(security, port, exc)
             failure = check_csrf(security, port, form)
             if failure is not None:
                 return (
@@ -179,7 +184,10 @@ async def require_unauth_csrf(security: Security, port: WebPort) -> Response | N
         if user is None:
             mark_csrf_not_needed(port)
             return None
-    form = await security.request_form(port)
+    try:
+        form = await security.request_form(port)
+    except InvalidInput as exc:
+        return input_error_response(security, port, exc)
     failure = check_csrf(security, port, form)
     if failure is None:
         return None

@@ -18,6 +18,7 @@ from . import authn
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, want_json
 from .form_input import InvalidInput
+from .responses import input_error_response
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -30,14 +31,7 @@ async def run_view(security: Security, port: WebPort, view: Any) -> Response:
         response: Response = await view(security, port)
         return response
     except InvalidInput as exc:
-        if exc.field_errors:
-            fields = {
-                f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()
-            }
-            payload = error_payload(None, fields)
-        else:
-            payload = error_payload(security.message(exc.message_key))
-        return security.render_json_response(port, payload, exc.status)
+        return input_error_response(security, port, exc)
     except HashingOverloaded as exc:
         payload = error_payload(security.message(exc.message_key))
         return security.render_json_response(

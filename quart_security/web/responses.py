@@ -8,6 +8,7 @@ from werkzeug.sansio.response import Response
 
 from .csrf import generate_csrf
 from .envelope import error_payload, want_json
+from .form_input import InvalidInput
 from .redirects import safe_next
 
 if TYPE_CHECKING:
@@ -28,6 +29,16 @@ def user_payload(
     if with_token or (security.cv("BACKWARDS_COMPAT_AUTH_TOKEN") and port.request.method == "POST"):
         payload["authentication_token"] = user.get_auth_token()
     return payload
+
+
+def input_error_response(security: Security, port: WebPort, exc: InvalidInput) -> Response:
+    """A body we cannot use (bad JSON, wrong types, too large): 4xx in the envelope."""
+    if exc.field_errors:
+        fields = {f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()}
+        payload = error_payload(None, fields)
+    else:
+        payload = error_payload(security.message(exc.message_key))
+    return security.render_json_response(port, payload, exc.status)
 
 
 def json_ok(

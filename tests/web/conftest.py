@@ -10,6 +10,8 @@ import pytest
 
 from tests.support.app_factory import BuiltApp, create_test_app
 
+FRAMEWORKS = ["quart", "flask"]
+FLASK_BACKENDS = ("sqlite", "postgres")
 BACKENDS = ["sqlite"]
 if os.environ.get("QS_TEST_POSTGRES_URL"):
     BACKENDS.append("postgres")
@@ -24,14 +26,38 @@ def _marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
     return merged
 
 
-@pytest.fixture(params=BACKENDS)
-async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[BuiltApp]:
-    built = await create_test_app(
-        request.param,
-        tmp_path,
-        settings=_marker_kwargs(request, "settings"),
-        app_settings=_marker_kwargs(request, "app_settings"),
-    )
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``test_app`` runs on each framework x backend; ``quart_only`` tests skip Flask."""
+    if "test_app" not in metafunc.fixturenames:
+        return
+    quart_only = metafunc.definition.get_closest_marker("quart_only") is not None
+    frameworks = ["quart"] if quart_only else FRAMEWORKS
+    params = [
+        pytest.param((f, b), id=f"{f}-{b}")
+        for f in frameworks
+        for b in BACKENDS
+        if f == "quart" or b in FLASK_BACKENDS  # flask_compat has SQL datastores only
+    ]
+    metafunc.parametrize("test_app", params, indirect=True)
+
+
+@pytest.fixture
+async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
+    framework, backend = request.param
+    settings = _marker_kwargs(request, "settings")
+    app_settings = _marker_kwargs(request, "app_settings")
+    if "smtp_sink" in request.fixturenames:
+        # The app mails the test's real SMTP sink (tests/conftest.py).
+        sink = request.getfixturevalue("smtp_sink")
+        app_settings = {**sink.app_settings(), **app_settings}
+    if framework == "flask":
+        # The flask_compat twin (tests/support/flask_app_factory.py).
+        from tests.support.flask_app_factory import flask_test_app
+
+        async with flask_test_app(backend, tmp_path, settings, app_settings) as flask_built:
+            yield flask_built
+        return
+    built = await create_test_app(backend, tmp_path, settings=settings, app_settings=app_settings)
     try:
         yield built
     finally:

@@ -138,3 +138,21 @@ async def test_hashing_overload_is_503_with_retry_after(test_app: Any) -> None:
         headers={"X-CSRF-Token": csrf},
     )
     assert again.status_code == 200
+
+
+@pytest.mark.parametrize("payload", [b"{", b"[]", b'{"x": {"$ne": 1}}', b"\xff"])
+async def test_bad_json_on_a_protected_app_route_is_400_not_500(
+    client: Any, payload: bytes
+) -> None:
+    """auth_required reads the body for the CSRF token: a bad body is the client's error."""
+    from tests.support.http import json_login
+
+    login = await json_login(client)
+    csrf = (await body(login))["response"]["csrf_token"]
+    response = await client.post(
+        "/api/me",
+        data=payload,
+        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf, **JSON},
+    )
+    assert response.status_code == 400
+    assert (await body(response))["meta"]["code"] == 400

@@ -174,6 +174,7 @@ async def test_verify_requires_login(client: Any) -> None:
     assert (await client.get("/verify", headers=JSON)).status_code == 401
 
 
+@pytest.mark.quart_only
 async def test_websocket_auth(app: Any) -> None:
     anonymous = app.test_client()
     async with anonymous.websocket("/ws/open") as ws:
@@ -186,6 +187,7 @@ async def test_websocket_auth(app: Any) -> None:
         assert await ws.receive() == "matt@lp.com"
 
 
+@pytest.mark.quart_only
 async def test_websocket_refused_without_login(app: Any) -> None:
     from quart.testing import WebsocketResponseError
 
@@ -196,6 +198,7 @@ async def test_websocket_refused_without_login(app: Any) -> None:
     assert info.value.response.status_code == 401
 
 
+@pytest.mark.quart_only
 async def test_websocket_by_token(app: Any) -> None:
     token = await auth_token(app.test_client(), "joe@lp.com")
     client = app.test_client()

@@ -18,7 +18,7 @@ from hypercorn.config import Config
 
 from tests.support.app_factory import PASSWORD, BuiltApp
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.quart_only]
 
 
 def _free_port() -> int:

@@ -1,0 +1,150 @@
+"""The Flask adapter: the WebPort over Flask, the blueprint, the request hooks.
+
+Same route table, views and request lifecycle as the Quart adapter
+(quart_security/web/lifecycle.py); each endpoint and hook is a sync function
+that drives the async core through flask_compat.driver. Flask marks its
+session as accessed whenever the core reads it, so Flask adds "Vary: Cookie"
+itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import flask
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.sansio.request import Request as SansIORequest
+from werkzeug.sansio.response import Response
+
+from quart_security.extension import Adapter
+from quart_security.state import set_current_security
+from quart_security.web.lifecycle import end_request, finish_response, run_view, start_request
+from quart_security.web.port import BodyTooLarge
+from quart_security.web.quart_adapter import TEMPLATE_FOLDER
+from quart_security.web.routes import Route, enabled_routes
+
+from .driver import forget_request_context, run_in_request
+
+if TYPE_CHECKING:
+    from quart_security.extension import Security
+
+
+class FlaskPort:
+    """The WebPort for the current Flask request."""
+
+    @property
+    def request(self) -> SansIORequest:
+        return flask.request
+
+    @property
+    def session(self) -> MutableMapping[str, Any]:
+        return flask.session
+
+    @property
+    def g(self) -> Any:
+        return flask.g
+
+    @property
+    def is_websocket(self) -> bool:
+        return False
+
+    async def get_body(self, limit: int) -> bytes:
+        # Flask 3.1's per-request limit bounds a chunked body too; the data is
+        # cached, so a view behind a decorator can still read it.
+        request = flask.request
+        previous = request.max_content_length
+        if previous is None or previous > limit:
+            request.max_content_length = limit
+        try:
+            return request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise BodyTooLarge() from None
+        finally:
+            request.max_content_length = previous
+
+    async def get_form(self) -> MultiDict[str, str]:
+        try:
+            return flask.request.form
+        except RequestEntityTooLarge:
+            raise BodyTooLarge() from None
+
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        return flask.url_for(endpoint, **values)
+
+    async def render_template(self, template: str, **context: Any) -> str:
+        return flask.render_template(template, **context)
+
+    def make_response(
+        self, body: str | bytes, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return flask.Response(body, status=status, headers=headers)
+
+    def redirect(self, location: str, status: int = 302) -> Response:
+        return flask.redirect(location, status)
+
+
+def _endpoint_function(security: Security, route: Route) -> Any:
+    def endpoint(**kwargs: Any) -> Response:
+        port = FlaskPort()
+        if kwargs:
+            port.g.fs_view_args = kwargs
+        return run_in_request(run_view(security, port, route.view))
+
+    endpoint.__name__ = route.endpoint
+    return endpoint
+
+
+class FlaskAdapter(Adapter):
+    def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
+        if register_blueprint:
+            bp = flask.Blueprint(
+                security.cv("BLUEPRINT_NAME"),
+                __name__,
+                url_prefix=security.cv("URL_PREFIX"),
+                subdomain=security.cv("SUBDOMAIN"),
+                template_folder=TEMPLATE_FOLDER,
+            )
+            for route in enabled_routes(security):
+                bp.add_url_rule(
+                    route.url(security),
+                    route.endpoint,
+                    _endpoint_function(security, route),
+                    methods=route.method_list(security),
+                )
+            app.register_blueprint(bp)
+
+        async def start() -> None:
+            set_current_security(security)
+            await start_request(security, FlaskPort())
+
+        def before() -> None:
+            run_in_request(start())
+
+        def after(response: flask.Response) -> flask.Response:
+            run_in_request(finish_response(security, FlaskPort(), response))
+            return response
+
+        def teardown(exc: BaseException | None) -> None:
+            try:
+                run_in_request(end_request(security))
+            finally:
+                forget_request_context()
+
+        app.before_request(before)
+        app.after_request(after)
+        app.teardown_request(teardown)
+
+        def security_context() -> dict[str, Any]:
+            from quart_security.proxies import current_user
+
+            return {
+                "url_for_security": lambda endpoint, **values: security.url_for_security(
+                    FlaskPort(), endpoint, **values
+                ),
+                "current_user": current_user._get_current_object(),
+                "security": security,
+            }
+
+        app.context_processor(security_context)

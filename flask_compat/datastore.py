@@ -1,0 +1,213 @@
+"""Datastores for Flask: the core's SQLAlchemy datastore over the app's sync session.
+
+Two thin layers, no datastore rule of their own:
+
+- ``SyncSessionStore`` is quart_security's async ``SQLAlchemyUserDatastore``
+  given the app's synchronous session (Flask-SQLAlchemy's ``db.session`` or a
+  ``scoped_session``) behind an AsyncSession look-alike whose coroutines call
+  the sync method and return at once. Every lookup, validation, error
+  translation and compare-and-set stays in the core class; its coroutines
+  never suspend. The unit of work lives on the app's session (its ``info``
+  dict) instead of the core's ContextVar: the session's scope (app context,
+  thread) is the unit of work, as in Flask-Security, and its lifetime stays
+  the app's (Flask-SQLAlchemy removes it; ending a unit of work only commits
+  or rolls back, it never closes the app's session under the app's feet).
+- ``UserDatastore`` is the sync facade the app calls: every public coroutine
+  method of the async store as a plain function, driven without an event loop.
+  A method added to the core datastore later appears here by itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, scoped_session
+
+from quart_security.datastore.base import UserDatastore as AsyncUserDatastore
+from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore as AsyncSQLAStore
+from quart_security.mixins import WebAuthnMixin
+
+from .driver import run_nonsuspending
+
+_UNIT_KEY = "quart_security_unit_of_work"
+
+
+def _coroutine_names(cls: type) -> frozenset[str]:
+    return frozenset(
+        n for n, v in vars(cls).items() if inspect.iscoroutinefunction(v) and n[:2] != "__"
+    )
+
+
+def _awaitable(method: Callable[..., Any]) -> Callable[..., Any]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return method(*args, **kwargs)
+
+    return call
+
+
+class _AwaitableConnection:
+    """AsyncConnection's interface over a sync Connection."""
+
+    _coroutines = _coroutine_names(AsyncConnection)
+
+    def __init__(self, connection: Any) -> None:
+        self.sync_connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.sync_connection, name)
+        return _awaitable(attr) if name in self._coroutines else attr
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(self.sync_connection, *args, **kwargs)
+
+
+class _AwaitableSession:
+    """AsyncSession's interface over the app's sync Session."""
+
+    _coroutines = _coroutine_names(AsyncSession)
+
+    def __init__(self, session: Session) -> None:
+        self.sync_session = session
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.sync_session, name)
+        return _awaitable(attr) if name in self._coroutines else attr
+
+    async def connection(self, **kwargs: Any) -> _AwaitableConnection:
+        return _AwaitableConnection(self.sync_session.connection(**kwargs))
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(self.sync_session, *args, **kwargs)
+
+    async def close(self) -> None:
+        # End the transaction only: the app (or Flask-SQLAlchemy) owns the
+        # session, and after_request/teardown code may still use its objects.
+        self.sync_session.rollback()
+
+
+class _SessionScope:
+    """Stands in for the core's session ContextVar: the unit of work lives on the app's session."""
+
+    def __init__(self, source: Session | scoped_session[Any]) -> None:
+        self._source = source
+
+    def current(self) -> Session:
+        source = self._source
+        return source() if isinstance(source, scoped_session) else source
+
+    def _existing(self) -> Session | None:
+        if isinstance(self._source, scoped_session):
+            try:
+                if not self._source.registry.has():
+                    return None
+            except RuntimeError:  # Flask-SQLAlchemy outside an app context
+                return None
+        return self.current()
+
+    def get(self, default: Any = None) -> Any:
+        session = self._existing()
+        return default if session is None else session.info.get(_UNIT_KEY, default)
+
+    def set(self, value: Any) -> None:
+        session = self._existing() if value is None else self.current()
+        if session is None:
+            return
+        if value is None:
+            session.info.pop(_UNIT_KEY, None)
+        else:
+            session.info[_UNIT_KEY] = value
+
+    def open_unit(self, **options: Any) -> _AwaitableSession:
+        # ``expire_on_commit=False`` is what the async core asks for; a sync
+        # session may lazy-load, so the app's own session settings stand.
+        return _AwaitableSession(self.current())
+
+
+class SyncSessionStore(AsyncSQLAStore[Any, Any]):
+    """The core SQLAlchemy datastore, its coroutines running over a sync session."""
+
+    def __init__(
+        self,
+        session: Session | scoped_session[Any],
+        user_model: type[Any],
+        role_model: type[Any],
+        webauthn_model: type[WebAuthnMixin] | None = None,
+    ) -> None:
+        scope = _SessionScope(session)
+        factory = cast("async_sessionmaker[AsyncSession]", scope.open_unit)
+        super().__init__(factory, user_model, role_model, webauthn_model)
+        self._session_var = scope  # type: ignore[assignment]
+        # A unit the app never ended must not keep its session alive.
+        self._open_sessions = weakref.WeakSet()  # type: ignore[assignment]
+
+    async def commit(self) -> None:
+        """Flask-Security's ``commit()``: commits the app's session whoever staged the changes."""
+        self.session  # noqa: B018 - opens the unit of work on the app's session
+        await super().commit()
+
+
+class UserDatastore:
+    """A sync view of an async quart_security datastore whose coroutines never suspend."""
+
+    def __init__(self, async_store: AsyncUserDatastore[Any, Any]) -> None:
+        self.async_store = async_store
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self.async_store, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return run_nonsuspending(attr(*args, **kwargs))
+
+        return call
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Commit on success, roll back on error (code outside a request)."""
+        manager = self.async_store.unit_of_work()
+        run_nonsuspending(manager.__aenter__())
+        try:
+            yield
+        except BaseException as exc:
+            if not run_nonsuspending(manager.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            run_nonsuspending(manager.__aexit__(None, None, None))
+
+
+class SQLAlchemyUserDatastore(UserDatastore):
+    """Flask-Security's datastore over Flask-SQLAlchemy: ``(db, User, Role, WebAuthn=None)``."""
+
+    def __init__(
+        self,
+        db: Any,
+        user_model: type[Any],
+        role_model: type[Any],
+        webauthn_model: type[WebAuthnMixin] | None = None,
+    ) -> None:
+        super().__init__(SyncSessionStore(db.session, user_model, role_model, webauthn_model))
+        self.db = db
+
+
+class SQLAlchemySessionUserDatastore(UserDatastore):
+    """Over a plain SQLAlchemy ``scoped_session`` (or one Session per datastore, single thread)."""
+
+    def __init__(
+        self,
+        session: Session | scoped_session[Any],
+        user_model: type[Any],
+        role_model: type[Any],
+        webauthn_model: type[WebAuthnMixin] | None = None,
+    ) -> None:
+        super().__init__(SyncSessionStore(session, user_model, role_model, webauthn_model))
+        self.session = session

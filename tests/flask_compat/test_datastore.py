@@ -1,0 +1,150 @@
+"""The sync datastores: Flask-Security's sync methods over the core's SQLAlchemy logic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from flask_compat import (
+    Security,
+    SQLAlchemySessionUserDatastore,
+    UserDatastore,
+)
+from flask_compat.datastore import SyncSessionStore
+from flask_compat.driver import run_nonsuspending
+from quart_security.datastore.sqlalchemy import DuplicateIdentityError
+from quart_security.errors import ConfigurationError
+from tests.support.app_factory import PASSWORD
+from tests.support.flask_app_factory import Role, User, WebAuthn, db, flask_app_sync
+from tests.support.flask_client import sync_json_login
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Iterator[Any]:
+    with flask_app_sync("sqlite", tmp_path) as app:
+        yield app
+
+
+def test_methods_are_sync_and_share_the_app_session(built: Any) -> None:
+    datastore = built.datastore
+    with built.app.flask_app.app_context():
+        user = datastore.create_user(email="new@lp.com", password=None, roles=["author"])
+        assert not asyncio.iscoroutine(user)
+        assert user in db.session  # staged in the app's own session
+        db.session.commit()
+        assert datastore.add_role_to_user(user, "editor") is True
+        assert datastore.add_role_to_user(user, "editor") is False
+        assert datastore.deactivate_user(user) is True
+        datastore.commit()
+    with built.app.flask_app.app_context():
+        again = datastore.find_user(email="NEW@lp.com", case_insensitive=True)
+        assert sorted(r.name for r in again.roles) == ["author", "editor"]
+        assert again.active is False
+        assert datastore.find_role("editor").name == "editor"
+
+
+def test_core_rules_apply_through_the_facade(built: Any) -> None:
+    datastore = built.datastore
+    with built.app.flask_app.app_context():
+        with pytest.raises(ValueError, match="exactly one"):
+            datastore.find_user(email="a", username="b")
+        datastore.create_user(email="matt@lp.com", password=None)
+        with pytest.raises(DuplicateIdentityError):
+            datastore.commit()
+        # The failed unit of work was rolled back; the store stays usable.
+        assert datastore.find_user(email="joe@lp.com").username == "joe"
+
+
+def test_unit_of_work_commits_or_rolls_back(built: Any) -> None:
+    datastore = built.datastore
+    with built.app.flask_app.app_context():
+        with datastore.unit_of_work():
+            datastore.create_user(email="kept@lp.com", password=None)
+        with pytest.raises(RuntimeError, match="boom"), datastore.unit_of_work():
+            datastore.create_user(email="dropped@lp.com", password=None)
+            raise RuntimeError("boom")
+    with built.app.flask_app.app_context():
+        assert datastore.find_user(email="kept@lp.com") is not None
+        assert datastore.find_user(email="dropped@lp.com") is None
+
+
+def test_a_suspending_coroutine_is_refused_clearly() -> None:
+    class WaitingStore:
+        async def find_user(self, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return None
+
+    facade = UserDatastore(WaitingStore())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="must never suspend"):
+        facade.find_user(email="x")
+
+    async def answer() -> int:
+        return 42
+
+    assert run_nonsuspending(answer()) == 42
+
+
+def test_security_refuses_an_async_datastore() -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore as AsyncStore
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    store = AsyncStore(async_sessionmaker(engine), User, Role)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 32, SECURITY_PASSWORD_SALT="s")
+    with pytest.raises(ConfigurationError, match="flask_compat datastore"):
+        Security(app, store)
+    asyncio.run(engine.dispose())
+
+
+def test_user_and_roles_load_in_one_query_per_request(built: Any) -> None:
+    app = built.app.flask_app
+    client = app.test_client()
+    assert sync_json_login(client, "dave@lp.com", PASSWORD).status_code == 200
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get("/api/admin-and-editor", headers=JSON)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert len(statements) == 1, statements
+    assert "JOIN" in statements[0] and "role" in statements[0]
+
+
+def test_session_datastore_over_a_plain_scoped_session(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/plain.db")
+    db.metadata.create_all(engine)
+    sessions = scoped_session(sessionmaker(bind=engine))
+    datastore = SQLAlchemySessionUserDatastore(sessions, User, Role, WebAuthn)
+    assert isinstance(datastore.async_store, SyncSessionStore)
+    role = datastore.create_role(name="ops", permissions="read, write")
+    user = datastore.create_user(email="ops@lp.com", password=None, roles=[role])
+    datastore.commit()
+    uniquifier = user.fs_uniquifier
+    sessions.remove()
+    found = datastore.find_user(email="ops@lp.com")
+    assert found.has_permission("write") and found.roles[0].name == "ops"
+    # Ending the core's unit of work ends the transaction but leaves the session to the app.
+    datastore.set_uniquifier(found)
+    run_nonsuspending(datastore.async_store.end_unit_of_work(commit=False))
+    assert found in sessions()
+    assert datastore.find_user(fs_uniquifier=uniquifier) is not None
+    sessions.remove()
+    engine.dispose()
