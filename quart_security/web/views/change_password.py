@@ -1,0 +1,129 @@
+"""/change: Flask-Security's change password endpoint (CHANGEABLE).
+
+The caller must be signed in (API_ENABLED_METHODS) and prove the current
+password; a user without one (passwordless registration) must have signed in
+recently instead (FRESHNESS). Every other session, remember cookie and auth
+token ends; this one stays signed in under the new fs_uniquifier, keeping its
+remember cookie if it had one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from werkzeug.sansio.response import Response
+from wtforms import PasswordField, SubmitField
+
+from ...errors import SecurityError
+from ...flows import change_password as flow
+from ...state import request_state
+from .. import authn, guards
+from ..envelope import want_json
+from ..forms import SecurityForm
+from ..responses import form_failure, json_ok, render_page, wants_auth_token
+
+if TYPE_CHECKING:
+    from ...extension import Security
+    from ..port import WebPort
+
+
+class ChangePasswordForm(SecurityForm):
+    password = PasswordField("Password")
+    new_password = PasswordField("New Password")
+    new_password_confirm = PasswordField("Retype Password")
+    submit = SubmitField("Change Password")
+
+    def check_fields(self) -> None:
+        for name in ("password", "new_password", "new_password_confirm"):
+            value = getattr(self, name).data
+            if value is not None and not isinstance(value, str):
+                self.add_error(name, "INVALID_INPUT")
+        if self.key_errors:
+            return
+        new, confirm = self.new_password.data, self.new_password_confirm.data
+        if not new:
+            self.add_error("new_password", "PASSWORD_NOT_PROVIDED")
+        if not confirm:
+            self.add_error("new_password_confirm", "PASSWORD_NOT_PROVIDED")
+        elif new and new != confirm:
+            self.add_error("new_password_confirm", "RETYPE_PASSWORD_MISMATCH")
+
+
+def _keeps_remember_cookie(security: Security, port: WebPort, uniquifier: str) -> bool:
+    """Whether this request carries a live remember cookie of this very user."""
+    value = port.request.cookies.get(security.remember_cookie_name)
+    if not value:
+        return False
+    duration = security.remember_duration.total_seconds()
+    return security.tokens.read_remember_cookie(value, duration) == uniquifier
+
+
+async def change_password(security: Security, port: WebPort) -> Response:
+    failure = await guards.require_auth(security, port, list(security.cv("API_ENABLED_METHODS")))
+    if failure is not None:
+        return failure
+    user = await authn.load_request_user(security, port)
+    active_password = bool(getattr(user, "password", None))
+    if not active_password:
+        # Nothing to prove with: a recent sign-in stands in for the old password.
+        within, grace = security.cv("FRESHNESS"), security.cv("FRESHNESS_GRACE_PERIOD")
+        via = request_state(port.g).authn_via
+        if not authn.check_and_update_authn_fresh(security, port, within, grace, via):
+            return await security._reauthn_handler(security, port, within, grace)
+
+    is_json = want_json(port)
+    if port.request.method == "GET":
+        if is_json:
+            return json_ok(security, port, {"active_password": active_password}, user=user)
+        return await _page(security, port, ChangePasswordForm(formdata=None), active_password)
+
+    form = ChangePasswordForm(formdata=await security.request_form(port))
+    if not form.check():
+        return await _failure(security, port, form, active_password)
+    new_password = str(form.new_password.data)
+    try:
+        await flow.check_password_change(security, user, form.password.data, new_password)
+    except SecurityError as exc:
+        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
+        return await _failure(security, port, form, active_password)
+
+    remember = _keeps_remember_cookie(security, port, str(user.fs_uniquifier))
+    await flow.change_user_password(security, port, user, new_password)
+    # Sign this session in again under the new uniquifier (new session, CSRF
+    # token and, if it had one, remember cookie); everything else has ended.
+    await authn.login_user(security, port, user, remember=remember, authn_via=["change"])
+    await security.store.commit()
+    if is_json:
+        return json_ok(security, port, user=user, with_token=wants_auth_token(port))
+    target = security.cv("POST_CHANGE_VIEW")
+    if target:
+        url = security.resolve_view_url(port, str(target() if callable(target) else target))
+    else:
+        url = security.view_url(port, "POST_LOGIN_VIEW")
+    return port.redirect(url)
+
+
+async def _page(
+    security: Security,
+    port: WebPort,
+    form: ChangePasswordForm,
+    active_password: bool,
+    status: int = 200,
+) -> Response:
+    return await render_page(
+        security,
+        port,
+        "CHANGE_PASSWORD_TEMPLATE",
+        form=form,
+        status=status,
+        change_password_form=form,
+        active_password=active_password,
+    )
+
+
+async def _failure(
+    security: Security, port: WebPort, form: ChangePasswordForm, active_password: bool
+) -> Response:
+    if want_json(port):
+        return await form_failure(security, port, form, "CHANGE_PASSWORD_TEMPLATE")
+    return await _page(security, port, form, active_password, status=400)
