@@ -1,0 +1,85 @@
+"""/change-username (CHANGE_USERNAME with USERNAME_ENABLE), as in Flask-Security 5.9.
+
+Fresh authentication (FRESHNESS, FRESHNESS_GRACE_PERIOD) and CSRF required.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.sansio.response import Response
+from wtforms import StringField, SubmitField
+
+from ...errors import SecurityError
+from ...flows.change_username import change_username as change_user_username
+from .. import authn, guards
+from ..envelope import error_payload, want_json
+from ..forms import SecurityForm
+from ..responses import json_errors, json_ok, render_page
+
+if TYPE_CHECKING:
+    from ...extension import Security
+    from ..port import WebPort
+
+TEMPLATE = "CHANGE_USERNAME_TEMPLATE"
+
+
+class ChangeUsernameForm(SecurityForm):
+    username = StringField("New Username")
+    submit = SubmitField("Change Username")
+
+    def check_fields(self) -> None:
+        if not self.username.data:
+            self.add_error("username", "USERNAME_NOT_PROVIDED")
+
+
+async def _failure(
+    security: Security, port: WebPort, form: ChangeUsernameForm, current: Any
+) -> Response:
+    if want_json(port):
+        return json_errors(security, port, form.key_errors, 400, form.message_kwargs)
+    return await render_page(
+        security, port, TEMPLATE, form=form, status=400, current_username=current
+    )
+
+
+def _not_found(security: Security, port: WebPort) -> Response:
+    # Usernames are off: there is nothing to change (Flask-Security needs
+    # USERNAME_ENABLE for this feature too).
+    if want_json(port):
+        return security.render_json_response(port, error_payload("Not Found"), 404)
+    return port.make_response("Not Found", 404, {"Content-Type": "text/plain; charset=utf-8"})
+
+
+async def change_username(security: Security, port: WebPort) -> Response:
+    if not security.cv("USERNAME_ENABLE"):
+        return _not_found(security, port)
+    failure = await guards.require_auth(
+        security,
+        port,
+        list(security.cv("API_ENABLED_METHODS")),
+        within=security.cv("FRESHNESS"),
+        grace=security.cv("FRESHNESS_GRACE_PERIOD"),
+    )
+    if failure is not None:
+        return failure
+    user = await authn.load_request_user(security, port)
+    current = user.username
+    is_json = want_json(port)
+    if port.request.method == "GET":
+        if is_json:
+            return json_ok(security, port, {"current_username": current}, user=user)
+        form = ChangeUsernameForm(formdata=None)
+        return await render_page(security, port, TEMPLATE, form=form, current_username=current)
+
+    form = ChangeUsernameForm(formdata=await security.request_form(port))
+    if not form.check():
+        return await _failure(security, port, form, current)
+    try:
+        await change_user_username(security, port, user, form.username.data)
+    except SecurityError as exc:
+        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
+        return await _failure(security, port, form, current)
+    if is_json:
+        return json_ok(security, port, user=user)
+    return port.redirect(security.view_url(port, "POST_CHANGE_USERNAME_VIEW"))

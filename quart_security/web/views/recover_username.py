@@ -1,0 +1,69 @@
+"""/recover-username (USERNAME_RECOVERY), as in Flask-Security 5.9.
+
+Anonymous only, CSRF as for the other unauthenticated endpoints. The answer
+never includes a user. With RETURN_GENERIC_RESPONSES every well-formed
+address gets the same answer, in JSON and in HTML (Flask-Security's HTML
+answer redirects for a known address and renders the page for an unknown one,
+which tells them apart; here both render the page with the same message).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from werkzeug.sansio.response import Response
+from wtforms import EmailField, SubmitField
+
+from ...errors import SecurityError
+from ...flows.recover_username import recover_username as send_username
+from .. import guards
+from ..envelope import want_json
+from ..forms import SecurityForm
+from ..responses import form_failure, json_ok, render_page
+
+if TYPE_CHECKING:
+    from ...extension import Security
+    from ..port import WebPort
+
+TEMPLATE = "USERNAME_RECOVERY_TEMPLATE"
+
+
+class UsernameRecoveryForm(SecurityForm):
+    email = EmailField("Email Address")
+    submit = SubmitField("Recover Username")
+
+    def check_fields(self) -> None:
+        if not self.email.data:
+            self.add_error("email", "EMAIL_NOT_PROVIDED")
+
+
+async def recover_username(security: Security, port: WebPort) -> Response:
+    failure = await guards.require_anonymous(security, port)
+    if failure is not None:
+        return failure
+    is_json = want_json(port)
+    if port.request.method == "GET":
+        if is_json:
+            return json_ok(security, port)
+        return await render_page(security, port, TEMPLATE, form=UsernameRecoveryForm())
+    failure = await guards.require_unauth_csrf(security, port)
+    if failure is not None:
+        return failure
+    form = UsernameRecoveryForm(formdata=await security.request_form(port))
+    if not form.check():
+        return await form_failure(security, port, form, TEMPLATE)
+    try:
+        await send_username(security, port, form.email.data)
+    except SecurityError as exc:
+        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
+        return await form_failure(security, port, form, TEMPLATE)
+    await security.store.commit()
+    if is_json:
+        return json_ok(security, port)
+    return await render_page(
+        security,
+        port,
+        TEMPLATE,
+        form=UsernameRecoveryForm(),
+        info_message=security.message("USERNAME_RECOVERY_REQUEST"),
+    )
