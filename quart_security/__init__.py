@@ -6,6 +6,7 @@ Names mirror ``flask_security``; the ones that do I/O are coroutines.
 from __future__ import annotations
 
 from .api import (
+    admin_change_password,
     check_and_update_authn_fresh,
     hash_password,
     login_user,
@@ -30,6 +31,7 @@ from .decorators import (
 )
 from .extension import Security
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
+from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
 from .proxies import current_user
 from .signals import (
@@ -63,14 +65,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnonymousUser",
+    "EmailValidateException",
     "LoginForm",
     "LogoutForm",
+    "MailUtil",
     "RoleMixin",
     "Security",
     "UserDatastore",
     "UserMixin",
     "VerifyForm",
     "WebAuthnMixin",
+    "admin_change_password",
     "anonymous_user_required",
     "auth_required",
     "auth_token_required",
@@ -91,9 +96,9 @@ __all__ = [
     "permissions_accepted",
     "permissions_required",
     "reset_password_instructions_sent",
-    "send_mail",
     "roles_accepted",
     "roles_required",
+    "send_mail",
     "tf_code_confirmed",
     "tf_disabled",
     "tf_profile_changed",

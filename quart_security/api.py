@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from .flows.change_password import change_user_password
 from .state import current_security
 from .web import authn
 from .web.quart_adapter import QuartPort
@@ -49,6 +50,28 @@ async def send_mail(subject: str, recipient: str, template: str, **context: Any)
     else:
         message = await security.mailer.build(port, template, subject, recipient, **context)
         await security.mailer.flush([message])
+
+
+async def admin_change_password(user: Any, new_password: str, notify: bool = True) -> None:
+    """Set ``user``'s password from app code or the CLI (no old password, no login).
+
+    Every session, remember cookie and auth token of the user ends (the
+    fs_uniquifier is rotated); with ``notify`` and SEND_PASSWORD_CHANGE_EMAIL
+    the user gets the change_notice mail; ``password_changed`` is sent. As in
+    Flask-Security the password is not run through the policy and the caller
+    commits. Inside a request the mail waits for the request's commit;
+    outside one (CLI, a script in an app context) it is sent at once.
+    """
+    import quart
+
+    await change_user_password(
+        current_security(),
+        QuartPort(),
+        user,
+        new_password,
+        notify=notify,
+        deliver_now=not quart.has_request_context(),
+    )
 
 
 def url_for_security(endpoint: str, **values: Any) -> str:

@@ -36,6 +36,17 @@ class FrozenClock:
         self._now += delta.total_seconds() if isinstance(delta, timedelta) else delta
 
 
+def format_duration(value: timedelta) -> str:
+    """'2 days', '1 hour 30 minutes': a validity as mails and messages state it."""
+    seconds = max(int(value.total_seconds()), 0)
+    parts: list[str] = []
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts) or "0 seconds"
+
+
 def utcnow_naive(clock: Clock) -> datetime:
     """Naive UTC datetime, the form Flask-Security writes to the database."""
     return datetime.fromtimestamp(clock.time(), UTC).replace(tzinfo=None)

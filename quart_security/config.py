@@ -180,7 +180,8 @@ _DEFAULTS: dict[str, Any] = {
     # os.cpu_count().
     "PASSWORD_HASH_POOL_SIZE": None,
     # quart-flask-security addition: hashes allowed to wait for a worker before
-    # answering 503 (HASHING_OVERLOADED); None means 4 x pool size.
+    # answering 503 (HASHING_OVERLOADED); None means 16 x pool size (a waiting
+    # hash holds no argon2 memory: the bound is on latency, not on memory).
     "PASSWORD_HASH_QUEUE_SIZE": None,
     # quart-flask-security addition: niceness increment (0-19) of the hashing
     # workers, so the event loop keeps its share of the CPU.

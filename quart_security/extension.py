@@ -25,8 +25,10 @@ from .crypto.password_policy import PasswordPolicy, context_words_validator
 from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
+from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directories
 from .identity import IdentityResolver
 from .mail import Mailer
+from .mail_util import MailUtil
 from .state import CookieAction, request_state
 from .web import authn, guards
 from .web.basic_auth import basic_challenge
@@ -67,6 +69,8 @@ class Security:
     #: delivery) can continue in the background. Quart: yes. flask_compat's
     #: per-thread loops only run during a request, so mail is sent inline.
     background_tasks: bool = False
+    #: Set by ``locale_selector``; kept here so init_app may come after it.
+    _locale_selector: LocaleSelector | None = None
 
     def __init__(
         self,
@@ -167,7 +171,7 @@ class Security:
         queue = self.cv("PASSWORD_HASH_QUEUE_SIZE")
         self.hashing_pool = HashingPool(
             size=size,
-            queue_size=queue if queue is not None else 4 * size,
+            queue_size=queue if queue is not None else 16 * size,
             nice=self.cv("PASSWORD_HASH_NICE"),
         )
         self.passwords = PasswordService(self.password_context, self.hashing_pool)
@@ -195,6 +199,27 @@ class Security:
         )
         self.body_limit = DEFAULT_BODY_LIMIT
         self.mailer = Mailer(self)
+        self.i18n = I18n(
+            self.cv("I18N_DOMAIN"),
+            translation_directories(self.cv("I18N_DIRNAME"), getattr(self.app, "root_path", None)),
+            self._locale_selector,
+        )
+        self.i18n_domain = self.i18n  # Flask-Security's name for it
+        # Flask-Security builds its MailUtil with the app (subclasses keep that
+        # signature); ``_security`` is set here so a subclass that skips
+        # super().__init__() still works.
+        mail_util_cls = self._kwargs.get("mail_util_cls") or MailUtil
+        if not isinstance(mail_util_cls, type) or not all(
+            callable(getattr(mail_util_cls, name, None))
+            for name in ("send_mail", "normalize", "validate")
+        ):
+            raise ConfigurationError(
+                "mail_util_cls must be a class with send_mail, normalize and validate"
+                " (subclass quart_security.mail_util.MailUtil)"
+            )
+        self.mail_util_cls: type[MailUtil] = mail_util_cls
+        self.mail_util: MailUtil = mail_util_cls(self.app)
+        self.mail_util._security = self
 
     def _token_max_age(self) -> float | None:
         value = self.cv("TOKEN_MAX_AGE")
@@ -209,11 +234,34 @@ class Security:
         return self._cv(key)
 
     def gettext(self, text: str, **kwargs: Any) -> str:
-        """Translate a template or subject string (i18n hooks in here); %-format it."""
-        return text % kwargs if kwargs else text
+        """A template or subject string in the current locale, then %-formatted with kwargs."""
+        return self.i18n.gettext(text, **kwargs)
 
     def message(self, key: str, **kwargs: Any) -> str:
-        return config_module.get_message(self.app_config, key, **kwargs)[0]
+        """SECURITY_MSG_<key> translated, then formatted (values are never translated).
+
+        The app's override text is its own msgid; without a translation it is
+        used as written.
+        """
+        configured = self.app_config.get(config_module.MSG_PREFIX + key)
+        try:
+            text = (configured or config_module.DEFAULT_MESSAGES[key])[0]
+        except KeyError:
+            raise KeyError(f"unknown message {config_module.MSG_PREFIX}{key}") from None
+        return config_module._format(self.i18n.translate(text), kwargs)
+
+    def locale_selector(self, fn: LocaleSelector) -> LocaleSelector:
+        """Register the app's locale: a sync callable returning "fr", "de-DE", ... or None.
+
+        Usable as a decorator. Without one, everything is English. An async app
+        computes the locale in before_request, stores it on ``g`` and returns it
+        from here (see docs/i18n.md).
+        """
+        selector_is_sync(fn)
+        self._locale_selector = fn
+        if hasattr(self, "i18n"):
+            self.i18n.selector = fn
+        return fn
 
     # ------------------------------------------------------------------ hooks (Flask-Security API)
     def render_json(self, cb: Callable[..., Response]) -> None:

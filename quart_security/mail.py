@@ -17,9 +17,12 @@ from the request's Host header (host-header poisoning of reset links).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
@@ -35,6 +38,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("quart_security.mail")
 
 
+MAIL_TEMPLATE_DIR = "security/email/"
+
+
+def mail_template(security: Security, key: str) -> str:
+    """The mailer's name (under security/email/) for a 5.9 ``*_TEMPLATE`` path setting."""
+    return str(security.cv(key)).removeprefix(MAIL_TEMPLATE_DIR)
+
+
 def _address(value: Any) -> str:
     """A sender may be "addr" or (name, addr), as in Flask-Mail."""
     if isinstance(value, tuple | list) and len(value) == 2:
@@ -46,6 +57,22 @@ def _no_header_injection(value: str, what: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"{what} must not contain line breaks")
     return value
+
+
+class SecurityMessage(EmailMessage):
+    """A built mail that remembers its parts, for an app's ``MailUtil.send_mail``.
+
+    Class-level defaults only: EmailMessage builds its MIME sub-parts as
+    ``type(self)(policy=...)``.
+    """
+
+    template: str = ""
+    subject: str = ""
+    recipient: str = ""
+    sender: Any = None
+    text: str | None = None
+    html: str | None = None
+    context: Mapping[str, Any] = MappingProxyType({})
 
 
 class Mailer:
@@ -84,20 +111,24 @@ class Mailer:
         **context: Any,
     ) -> EmailMessage:
         security = self.security
-        message = EmailMessage()
+        message = SecurityMessage()
         message["Subject"] = _no_header_injection(subject, "subject")
         message["From"] = _address(security.cv("EMAIL_SENDER"))
         message["To"] = _no_header_injection(str(recipient), "recipient")
         message["Message-ID"] = make_msgid(domain="quart-security")
         context.setdefault("security", security)
+        context.setdefault("_fsdomain", security.gettext)
         text = html = None
         if security.cv("EMAIL_PLAINTEXT"):
-            text = await port.render_template(f"security/email/{template}.txt", **context)
+            text = await port.render_template(f"{MAIL_TEMPLATE_DIR}{template}.txt", **context)
         if security.cv("EMAIL_HTML"):
-            html = await port.render_template(f"security/email/{template}.html", **context)
+            html = await port.render_template(f"{MAIL_TEMPLATE_DIR}{template}.html", **context)
         message.set_content(text or "")
         if html:
             message.add_alternative(html, subtype="html")
+        message.template, message.subject, message.recipient = template, subject, str(recipient)
+        message.sender, message.text, message.html = security.cv("EMAIL_SENDER"), text, html
+        message.context = context
         return message
 
     async def send(
@@ -126,23 +157,49 @@ class Mailer:
             await self.deliver(message)
 
     async def deliver(self, message: EmailMessage) -> None:
-        cfg = self.security.app_config
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=cfg.get("MAIL_SERVER", "localhost"),
-                port=int(cfg.get("MAIL_PORT", 25)),
-                username=cfg.get("MAIL_USERNAME"),
-                password=cfg.get("MAIL_PASSWORD"),
-                use_tls=bool(cfg.get("MAIL_USE_SSL", False)),
-                start_tls=True if cfg.get("MAIL_USE_TLS") else False,
-                timeout=float(cfg.get("MAIL_TIMEOUT", 10)),
-            )
+            await self._hand_over(message)
         except Exception as exc:  # a mail failure must never break a response
             log.warning("sending mail %r failed: %s", message["Subject"], exc)
             await signals.send(
                 signals.mail_send_failed, self.security.app, message=message, error=exc
             )
+
+    async def _hand_over(self, message: EmailMessage) -> None:
+        """SMTP, unless the app's MailUtil overrides send_mail (Flask-Security's hook)."""
+        from .mail_util import overrides_send_mail
+
+        mail_util: Any = getattr(self.security, "mail_util", None)
+        if not isinstance(message, SecurityMessage) or not overrides_send_mail(mail_util):
+            await self.smtp_send(message)
+            return
+        reserved = {"template", "subject", "recipient", "sender", "body", "html"}
+        context = {k: v for k, v in message.context.items() if k not in reserved}
+        result = mail_util.send_mail(
+            message.template,
+            message.subject,
+            message.recipient,
+            message.sender,
+            message.text,
+            message.html,
+            **context,
+        )
+        if inspect.isawaitable(result):  # Flask-Security subclasses may be sync
+            await result
+
+    async def smtp_send(self, message: EmailMessage) -> None:
+        """Send one message to MAIL_SERVER with aiosmtplib (Flask-Mail's settings)."""
+        cfg = self.security.app_config
+        await aiosmtplib.send(
+            message,
+            hostname=cfg.get("MAIL_SERVER", "localhost"),
+            port=int(cfg.get("MAIL_PORT", 25)),
+            username=cfg.get("MAIL_USERNAME"),
+            password=cfg.get("MAIL_PASSWORD"),
+            use_tls=bool(cfg.get("MAIL_USE_SSL", False)),
+            start_tls=True if cfg.get("MAIL_USE_TLS") else False,
+            timeout=float(cfg.get("MAIL_TIMEOUT", 10)),
+        )
 
     async def drain(self) -> None:
         """Wait for background deliveries (tests, shutdown)."""

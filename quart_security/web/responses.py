@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.sansio.response import Response
 
@@ -149,3 +150,26 @@ def redirect_after(
     if target is None:
         target = security.view_url(port, view_key)
     return port.redirect(target)
+
+
+def view_redirect_url(
+    security: Security, port: WebPort, value: Any, qparams: dict[str, str] | None = None
+) -> str:
+    """A *_VIEW setting as a URL, with query parameters, as Flask-Security's get_url.
+
+    An endpoint name is resolved with url_for; anything else is a URL of the
+    app's front end, whose host REDIRECT_HOST replaces when set (an SPA dev
+    server on another port).
+    """
+    target = str(value() if callable(value) else value)
+    resolved = security.resolve_view_url(port, target)
+    is_endpoint = not (target.startswith("/") or "://" in target) and resolved != target
+    parts = urlsplit(resolved)
+    if qparams:
+        query = dict(parse_qsl(parts.query))
+        query.update(qparams)
+        parts = parts._replace(query=urlencode(query))
+    host = security.cv("REDIRECT_HOST")
+    if host and not is_endpoint:
+        parts = parts._replace(netloc=str(host))
+    return urlunsplit(parts)

@@ -70,15 +70,3 @@ def datastore(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncSe
         )
         yield SyncSessionStore(sessions, User, Role, WebAuthn)
         close_all_sessions()  # every context's session, so the schema can be dropped
-
-
-@pytest.fixture(autouse=True)
-def _known_core_gap(request: pytest.FixtureRequest) -> None:
-    """The core names the clashing column from asyncpg's error only (reported to the owner)."""
-    node: Any = request.node
-    if (
-        node.originalname == "test_duplicate_identity_raises_typed_error_and_store_stays_usable"
-        and "postgres" in node.callspec.id
-    ):
-        reason = "core: _translate_integrity_error reads asyncpg's detail, psycopg has orig.diag"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))

@@ -38,12 +38,10 @@ class SmtpSink:
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        self.messages.append(
-            ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message)
-        )
+        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 OK"
 
     def start(self) -> None:
@@ -59,10 +57,10 @@ class SmtpSink:
             "SECURITY_EXTERNAL_BASE_URL": "https://app.example",
         }
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
+    async def wait_for(self, count: int, seconds: float = 5.0) -> list[ReceivedMail]:
         """The first ``count`` mails, waiting (bounded) for background delivery."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while len(self.messages) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"expected {count} mails, got {len(self.messages)}")
