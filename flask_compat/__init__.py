@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from quart_security import (
     AnonymousUser,
+    EmailValidateException,
     LoginForm,
     LogoutForm,
+    MailUtil,
     RoleMixin,
     UserMixin,
     VerifyForm,
@@ -76,8 +78,10 @@ from .extension import Security
 __all__ = [
     "AnonymousUser",
     "AsaList",
+    "EmailValidateException",
     "LoginForm",
     "LogoutForm",
+    "MailUtil",
     "RoleMixin",
     "SQLAlchemySessionUserDatastore",
     "SQLAlchemyUserDatastore",
