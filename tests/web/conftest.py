@@ -61,6 +61,7 @@ async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     try:
         yield built
     finally:
+        await built.security.mailer.drain()  # no delivery outlives its test
         built.security.hashing_pool.shutdown()
         await built.close()
 
