@@ -301,6 +301,8 @@ class Security:
     async def verify_user_password(self, user: Any, password: str) -> bool:
         """One verification whatever happens, and a transparent rehash on success."""
         stored = getattr(user, "password", None) if user is not None else None
+        # Do not hold a pooled database connection while waiting for the hash.
+        await self.store.release_connection()
         if not isinstance(stored, str) or not stored:
             await self.passwords.dummy_verify(password)
             return False

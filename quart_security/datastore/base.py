@@ -70,6 +70,14 @@ class UserDatastore(abc.ABC, Generic[UserT, RoleT]):
     async def end_unit_of_work(self, *, commit: bool = False) -> None:
         """Close this context's session, committing first if asked."""
 
+    async def release_connection(self) -> None:
+        """Give the connection back while the request waits on something slow.
+
+        Called before awaiting a password hash: a login waits ~0.2-3 s for the
+        hashing pool, and holding a pooled connection that long lets a login
+        storm drain the pool and stall every other request. No-op by default.
+        """
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[None]:
         """Scope for code outside a request: commit on success, roll back on error."""

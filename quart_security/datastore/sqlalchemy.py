@@ -490,6 +490,21 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         return True
 
     # -------------------------------------------------------------- recovery codes
+    async def release_connection(self) -> None:
+        """End a read-only transaction so its connection returns to the pool.
+
+        Only when nothing is staged: objects stay loaded (expire_on_commit is
+        off) and the next statement opens a new transaction. With staged
+        changes the connection is kept, so nothing is committed early.
+        """
+        session = self._session_var.get()
+        if session is None or not session.in_transaction():
+            return
+        if session.new or session.dirty or session.deleted:
+            return
+        async with self._guard():
+            await session.commit()
+
     async def compare_and_set(self, model: Any, field: str, expected: Any, new_value: Any) -> bool:
         """One ``UPDATE ... WHERE pk = :id AND field = :expected``; True if it matched.
 

@@ -717,3 +717,21 @@ async def test_compare_and_set_updates_the_winner_in_memory(datastore: Store) ->
     await datastore.commit()
     assert (await lookup(datastore, email="alice@example.com")).password == HASH + "x"
     assert not await datastore.compare_and_set(user, "password", old, HASH + "y")
+
+
+async def test_release_connection_keeps_objects_and_commits_nothing_staged(
+    datastore: Store,
+) -> None:
+    """Called while a login waits for its hash: objects stay usable, staged writes stay staged."""
+    await committed_user(datastore)
+    user = await datastore.find_user(email="alice@example.com")
+    await datastore.release_connection()
+    assert user.email == "alice@example.com"
+    assert [r.name for r in user.roles] == []
+    # A staged, uncommitted change is not committed by a release.
+    require_transactions(datastore)
+    await datastore.create_user(email="bob@example.com", password=HASH)
+    await datastore.release_connection()
+    assert await lookup(datastore, email="bob@example.com") is None
+    await datastore.commit()
+    assert await lookup(datastore, email="bob@example.com") is not None

@@ -770,3 +770,27 @@ async def test_flask_security_database_takes_our_writes(legacy: LegacyDatastore)
     )
     assert rows["transports"] == "internal,hybrid"
     assert rows["emails"] == ["Legacy.User@example.com", "third@example.com"]
+
+
+async def test_release_connection_returns_the_connection_to_the_pool(tmp_path: Any) -> None:
+    """A login waiting for its hash must not hold a pooled connection (login storms)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
+    from tests.support.models import Base, Role, User, WebAuthn
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    store = SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
+    try:
+        async with store.unit_of_work():
+            await store.create_user(email="pool@example.com", password="x")
+        assert await store.find_user(email="pool@example.com") is not None
+        assert engine.pool.checkedout() == 1
+        await store.release_connection()
+        assert engine.pool.checkedout() == 0
+        await store.end_unit_of_work()
+    finally:
+        await store.aclose()
+        await engine.dispose()
