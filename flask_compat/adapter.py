@@ -20,10 +20,15 @@ from werkzeug.sansio.response import Response
 
 from quart_security.extension import Adapter
 from quart_security.state import set_current_security
-from quart_security.web.lifecycle import end_request, finish_response, run_view, start_request
+from quart_security.web.lifecycle import (
+    build_blueprint,
+    end_request,
+    finish_response,
+    run_view,
+    start_request,
+)
 from quart_security.web.port import BodyTooLarge
-from quart_security.web.quart_adapter import TEMPLATE_FOLDER
-from quart_security.web.routes import Route, enabled_routes
+from quart_security.web.routes import Route
 
 from .driver import forget_request_context, run_in_request
 
@@ -99,21 +104,7 @@ def _endpoint_function(security: Security, route: Route) -> Any:
 class FlaskAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
         if register_blueprint:
-            bp = flask.Blueprint(
-                security.cv("BLUEPRINT_NAME"),
-                __name__,
-                url_prefix=security.cv("URL_PREFIX"),
-                subdomain=security.cv("SUBDOMAIN"),
-                template_folder=TEMPLATE_FOLDER,
-            )
-            for route in enabled_routes(security):
-                bp.add_url_rule(
-                    route.url(security),
-                    route.endpoint,
-                    _endpoint_function(security, route),
-                    methods=route.method_list(security),
-                )
-            app.register_blueprint(bp)
+            app.register_blueprint(build_blueprint(security, flask.Blueprint, _endpoint_function))
 
         async def start() -> None:
             set_current_security(security)

@@ -9,7 +9,6 @@ request and costs one datastore round trip (user and roles together).
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -313,7 +312,3 @@ def remember_cookie_action(security: Security, value: str | None) -> CookieActio
         httponly=bool(cfg.get("REMEMBER_COOKIE_HTTPONLY", True)),
         samesite=cfg.get("REMEMBER_COOKIE_SAMESITE"),
     )
-
-
-def now_seconds() -> float:  # pragma: no cover - convenience for app code
-    return time.time()

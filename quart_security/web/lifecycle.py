@@ -8,6 +8,8 @@ documented envelope lives here, so the two frameworks cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
@@ -19,6 +21,7 @@ from .csrf import queue_csrf_cookie
 from .envelope import error_payload, want_json
 from .form_input import InvalidInput
 from .responses import input_error_response
+from .routes import Route, enabled_routes
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -73,3 +76,29 @@ async def finish_response(security: Security, port: WebPort, response: Response)
 async def end_request(security: Security) -> None:
     """Teardown: close the unit of work, discarding anything not committed."""
     await security.store.end_unit_of_work(commit=False)
+
+
+TEMPLATE_FOLDER = str(Path(__file__).resolve().parent.parent / "templates")
+
+
+def build_blueprint(
+    security: Security,
+    blueprint_class: Any,
+    endpoint_for: Callable[[Security, Route], Any],
+) -> Any:
+    """The security blueprint of either framework, from the one route table."""
+    blueprint = blueprint_class(
+        security.cv("BLUEPRINT_NAME"),
+        __name__,
+        url_prefix=security.cv("URL_PREFIX"),
+        subdomain=security.cv("SUBDOMAIN"),
+        template_folder=TEMPLATE_FOLDER,
+    )
+    for route in enabled_routes(security):
+        blueprint.add_url_rule(
+            route.url(security),
+            route.endpoint,
+            endpoint_for(security, route),
+            methods=route.method_list(security),
+        )
+    return blueprint

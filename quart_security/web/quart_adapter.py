@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import quart
@@ -15,14 +14,12 @@ from werkzeug.sansio.response import Response
 
 from ..extension import Adapter
 from ..state import request_state, set_current_security
-from .lifecycle import end_request, finish_response, run_view, start_request
+from .lifecycle import build_blueprint, end_request, finish_response, run_view, start_request
 from .port import BodyTooLarge
-from .routes import Route, enabled_routes
+from .routes import Route
 
 if TYPE_CHECKING:
     from ..extension import Security
-
-TEMPLATE_FOLDER = str(Path(__file__).resolve().parent.parent / "templates")
 
 
 class QuartPort:
@@ -100,21 +97,7 @@ class QuartAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
         security.background_tasks = True
         if register_blueprint:
-            bp = quart.Blueprint(
-                security.cv("BLUEPRINT_NAME"),
-                __name__,
-                url_prefix=security.cv("URL_PREFIX"),
-                subdomain=security.cv("SUBDOMAIN"),
-                template_folder=TEMPLATE_FOLDER,
-            )
-            for route in enabled_routes(security):
-                bp.add_url_rule(
-                    route.url(security),
-                    route.endpoint,
-                    _endpoint_function(security, route),
-                    methods=route.method_list(security),
-                )
-            app.register_blueprint(bp)
+            app.register_blueprint(build_blueprint(security, quart.Blueprint, _endpoint_function))
 
         async def before() -> None:
             set_current_security(security)
