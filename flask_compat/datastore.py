@@ -36,6 +36,7 @@ from quart_security.mixins import WebAuthnMixin
 from .driver import run_nonsuspending
 
 _UNIT_KEY = "quart_security_unit_of_work"
+_WATCHED_KEY = "quart_security_watched_by"
 
 
 def _coroutine_names(cls: type) -> frozenset[str]:
@@ -145,6 +146,21 @@ class SyncSessionStore(AsyncSQLAStore[Any, Any]):
         self._session_var = scope  # type: ignore[assignment]
         # A unit the app never ended must not keep its session alive.
         self._open_sessions = weakref.WeakSet()  # type: ignore[assignment]
+
+    def _open_session(self) -> AsyncSession:
+        # The app's own session: watch it once (its class is the app's to keep).
+        unit = self.session_factory()
+        info = unit.sync_session.info
+        if info.get(_WATCHED_KEY) is not self:
+            self._watch(unit.sync_session)
+            info[_WATCHED_KEY] = self
+        return unit
+
+    def _needs_commit(self, session: AsyncSession) -> bool:
+        # Ending a unit here rolls the app's session back, which expires every
+        # object it loaded (the app may still read them after the request):
+        # a commit keeps them, and on a sync driver costs no more.
+        return True
 
     async def commit(self) -> None:
         """Flask-Security's ``commit()``: commits the app's session whoever staged the changes."""

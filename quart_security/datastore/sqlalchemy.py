@@ -30,7 +30,7 @@ used by two tasks at the same time.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime
@@ -46,6 +46,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    bindparam,
     case,
     event,
     func,
@@ -56,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapper, Session, UOWTransaction, joinedload
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -232,6 +233,37 @@ def _register_sqlite_lower(connection: Connection) -> None:
         pooled.info[_SQLITE_LOWER] = True
 
 
+# ---------------------------------------------------------------------- writes
+# A unit of work that only read ends without a COMMIT (closing it rolls the
+# read transaction back): most authenticated requests write nothing, and a
+# commit is a round trip. Writes are noticed by flushes and by ORM-level DML
+# (``session.execute(update(...))``, text statements); a statement run on the
+# session's raw Connection is not seen, so code doing that calls commit().
+_WROTE = "quart_security_wrote"
+
+
+def _note_write(session: Session, context: UOWTransaction) -> None:
+    session.info[_WROTE] = True
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.info[_WROTE] = True
+
+
+def _forget_writes(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def _forget_writes_on_rollback(session: Session, previous_transaction: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_WROTE, None)
+
+
+def _has_writes(session: Session) -> bool:
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
 # ---------------------------------------------------------------------- portable
 # ---------------------------------------------------------------------- datastore
 class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
@@ -254,6 +286,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         )
         # Sessions opened and not yet ended, so aclose() can release them all.
         self._open_sessions: set[AsyncSession] = set()
+        self._session_class: type[Session] | None = None
+        self._find_user_statements: dict[tuple[str, str], Any] = {}
         self._validated = tuple(
             m for m in (user_model, role_model, webauthn_model) if m is not None
         )
@@ -264,11 +298,31 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         """This task context's session, opened on first use."""
         session = self._session_var.get()
         if session is None:
-            session = self.session_factory(expire_on_commit=False)
-            event.listen(session.sync_session, "before_flush", self._before_flush)
+            session = self._open_session()
             self._session_var.set(session)
             self._open_sessions.add(session)
         return session
+
+    def _open_session(self) -> AsyncSession:
+        """A new session whose class already carries this datastore's listeners.
+
+        Listeners are registered once, on a Session subclass of our own, not on
+        each session: ``event.listen`` costs more than a whole user lookup.
+        """
+        if self._session_class is None:
+            configured = self.session_factory.kw.get("sync_session_class", Session)
+            cls: type[Session] = type(f"{configured.__name__}ForQuartSecurity", (configured,), {})
+            self._watch(cls)
+            self._session_class = cls
+        return self.session_factory(expire_on_commit=False, sync_session_class=self._session_class)
+
+    def _watch(self, target: Any) -> None:
+        """Validate rows before they are flushed; note anything that wrote."""
+        event.listen(target, "before_flush", self._before_flush)
+        event.listen(target, "after_flush", _note_write)
+        event.listen(target, "do_orm_execute", _note_statement)
+        event.listen(target, "after_commit", _forget_writes)
+        event.listen(target, "after_soft_rollback", _forget_writes_on_rollback)
 
     def _before_flush(self, session: Session, context: UOWTransaction, instances: object) -> None:
         for obj in (*session.new, *session.dirty):
@@ -342,12 +396,15 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         if session is None:
             return
         try:
-            if commit:
+            if commit and self._needs_commit(session):
                 await self.commit()
         finally:
             self._session_var.set(None)
             self._open_sessions.discard(session)
             await session.close()
+
+    def _needs_commit(self, session: AsyncSession) -> bool:
+        return _has_writes(session.sync_session)
 
     async def aclose(self) -> None:
         """Close every session still open, in any context (shutdown, tests)."""
@@ -421,12 +478,43 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             raise ValueError(f"{caller}: {attr} {problem.message}")
         return False, None
 
-    async def _lower(self, session: AsyncSession) -> Callable[[Any], ColumnElement[Any]]:
+    async def _lower_function(self, session: AsyncSession) -> str:
+        """The SQL function that folds case like PostgreSQL's lower(), on this dialect."""
         connection = await session.connection()
         if connection.dialect.name != "sqlite":
-            return func.lower
+            return "lower"
         await connection.run_sync(_register_sqlite_lower)
-        return getattr(func, _SQLITE_LOWER)  # type: ignore[no-any-return]
+        return _SQLITE_LOWER
+
+    def _find_user_statement(self, attr: str, column: Column[Any], lower_name: str) -> Any:
+        """The lookup statement for one column, built once and reused with a bound value.
+
+        Building ``select(...).options(joinedload(...))`` costs about as much
+        as SQLAlchemy's compiled-statement cache saves; keep the built one.
+        An exact match on a unique column needs no ORDER BY/LIMIT (which would
+        also make the roles join a subquery).
+        """
+        key = (attr, lower_name)
+        stmt = self._find_user_statements.get(key)
+        if stmt is not None:
+            return stmt
+        model = self.user_model
+        target: Any = getattr(model, attr)
+        value = bindparam("value", type_=column.type)
+        stmt = select(model)
+        if "roles" in inspect(model).relationships:
+            stmt = stmt.options(joinedload(model.roles))
+        exact: ColumnElement[bool] = target == value
+        if lower_name:
+            lower = getattr(func, lower_name)
+            stmt = stmt.where(lower(target) == lower(value)).order_by(case((exact, 0), else_=1))
+            stmt = stmt.order_by(*inspect(model).primary_key).limit(2)
+        elif column.unique or column.primary_key:
+            stmt = stmt.where(exact)
+        else:
+            stmt = stmt.where(exact).order_by(*inspect(model).primary_key).limit(2)
+        self._find_user_statements[key] = stmt
+        return stmt
 
     async def find_user(self, case_insensitive: bool = False, **kwargs: Any) -> UserT | None:
         """One user by one column, with its roles, in a single statement.
@@ -440,19 +528,13 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         can_match, value = self._match_value(column, attr, value, "find_user")
         if not can_match:
             return None
-        target: Any = getattr(model, attr)
-        stmt = select(model)
-        if "roles" in inspect(model).relationships:
-            stmt = stmt.options(joinedload(model.roles))
         async with self._guard() as session:
-            exact: ColumnElement[bool] = target == value
+            lower_name = ""
             if case_insensitive and isinstance(column.type, String):
-                lower = await self._lower(session)
-                stmt = stmt.where(lower(target) == lower(value)).order_by(case((exact, 0), else_=1))
-            else:
-                stmt = stmt.where(exact)
-            stmt = stmt.order_by(*inspect(model).primary_key).limit(2)
-            users = list((await session.execute(stmt)).unique().scalars())
+                lower_name = await self._lower_function(session)
+            stmt = self._find_user_statement(attr, column, lower_name)
+            result = await session.execute(stmt, {"value": value})
+            users = list(result.unique().scalars())
         if len(users) > 1 and case_insensitive and getattr(users[0], attr) != value:
             return None
         return users[0] if users else None

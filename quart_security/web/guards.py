@@ -17,7 +17,7 @@ from werkzeug.sansio.response import Response
 from .. import signals
 from ..state import request_state
 from . import authn
-from .csrf import check_csrf, mark_csrf_not_needed
+from .csrf import SAFE_METHODS, check_csrf, mark_csrf_not_needed
 from .envelope import error_payload, want_json
 from .form_input import InvalidInput
 from .responses import input_error_response
@@ -121,7 +121,8 @@ async def require_auth(
     if not authn.check_and_update_authn_fresh(security, port, within_td, grace_td, method):
         return await security._reauthn_handler(security, port, within_td, grace_td)
     if method in security.cv("CSRF_PROTECT_MECHANISMS"):
-        if not port.is_websocket:
+        # A safe method never carries a CSRF token: do not parse its body.
+        if not port.is_websocket and port.request.method not in SAFE_METHODS:
             try:
                 form = await security.request_form(port)
             except InvalidInput as exc:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
@@ -794,3 +795,78 @@ async def test_release_connection_returns_the_connection_to_the_pool(tmp_path: A
     finally:
         await store.aclose()
         await engine.dispose()
+
+
+# ---------------------------------------------------------------------- read-only units
+@contextmanager
+def commits(engine: AsyncEngine) -> Iterator[list[int]]:
+    """Counts the COMMITs the engine's connections run inside the block."""
+    seen: list[int] = []
+
+    def record(conn: Any) -> None:
+        seen.append(1)
+
+    event.listen(engine.sync_engine, "commit", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "commit", record)
+
+
+async def test_a_unit_of_work_that_only_read_ends_without_a_commit(store: SqlDatastore) -> None:
+    await store.create_user(email="alice@example.com", password=HASH)
+    await store.end_unit_of_work(commit=True)
+    with commits(engine_of(store)) as seen:
+        assert await store.find_user(email="alice@example.com") is not None
+        await store.end_unit_of_work(commit=True)
+    assert seen == []
+
+
+async def test_a_read_after_a_commit_does_not_commit_again(store: SqlDatastore) -> None:
+    with commits(engine_of(store)) as seen:
+        await store.create_user(email="alice@example.com", password=HASH)
+        await store.commit()
+        assert await store.find_user(email="alice@example.com") is not None
+        await store.end_unit_of_work(commit=True)
+    assert seen == [1]
+
+
+@pytest.mark.parametrize("how", ["orm_update", "text", "dirty_object"])
+async def test_writes_not_yet_flushed_are_committed_at_the_end(
+    store: SqlDatastore, how: str
+) -> None:
+    user = await store.create_user(email="alice@example.com", password=HASH)
+    await store.end_unit_of_work(commit=True)
+    user = await store.find_user(email="alice@example.com")
+    assert user is not None
+    if how == "orm_update":
+        await store.session.execute(update_login_count(7))
+    elif how == "text":
+        schemas = engine_of(store).sync_engine.get_execution_options().get("schema_translate_map")
+        table = f'"{schemas[None]}"."user"' if schemas else '"user"'
+        await store.session.execute(text(f"UPDATE {table} SET login_count = 7"))
+    else:
+        user.login_count = 7  # changed in place, never put() or flushed
+    await store.end_unit_of_work(commit=True)
+
+    async def read() -> int | None:
+        found = await store.find_user(email="alice@example.com")
+        await store.end_unit_of_work()
+        return None if found is None else found.login_count
+
+    assert await in_new_context(read()) == 7
+
+
+def update_login_count(value: int) -> Any:
+    return update(User).values(login_count=value)
+
+
+async def test_a_rolled_back_write_does_not_force_a_later_commit(store: SqlDatastore) -> None:
+    await store.create_user(email="alice@example.com", password=HASH)
+    await store.end_unit_of_work(commit=True)
+    await store.session.execute(update_login_count(3))
+    await store.rollback()
+    with commits(engine_of(store)) as seen:
+        await store.find_user(email="alice@example.com")
+        await store.end_unit_of_work(commit=True)
+    assert seen == []
