@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, scoped_session
 
@@ -36,7 +37,6 @@ from quart_security.mixins import WebAuthnMixin
 from .driver import run_nonsuspending
 
 _UNIT_KEY = "quart_security_unit_of_work"
-_WATCHED_KEY = "quart_security_watched_by"
 
 
 def _coroutine_names(cls: type) -> frozenset[str]:
@@ -146,14 +146,16 @@ class SyncSessionStore(AsyncSQLAStore[Any, Any]):
         self._session_var = scope  # type: ignore[assignment]
         # A unit the app never ended must not keep its session alive.
         self._open_sessions = weakref.WeakSet()  # type: ignore[assignment]
+        self._watched_classes: weakref.WeakSet[type[Session]] = weakref.WeakSet()
 
     def _open_session(self) -> AsyncSession:
-        # The app's own session: watch it once (its class is the app's to keep).
+        # The app's own session (often a new one per request): validation is
+        # registered once on its class, since registering costs more than a lookup.
         unit = self.session_factory()
-        info = unit.sync_session.info
-        if info.get(_WATCHED_KEY) is not self:
-            self._watch(unit.sync_session)
-            info[_WATCHED_KEY] = self
+        session_class = type(unit.sync_session)
+        if session_class not in self._watched_classes:
+            event.listen(session_class, "before_flush", self._before_flush)
+            self._watched_classes.add(session_class)
         return unit
 
     def _needs_commit(self, session: AsyncSession) -> bool:

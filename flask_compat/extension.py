@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import quart_security.extension as core
+from quart_security.clock import Clock
 from quart_security.datastore.base import UserDatastore as AsyncUserDatastore
 from quart_security.errors import ConfigurationError
 
@@ -16,6 +17,39 @@ class Security(core.Security):
     """``Security(app, datastore)``; ``security.datastore`` is the sync datastore the app passed."""
 
     adapter_class: ClassVar[type[core.Adapter] | None] = FlaskAdapter
+
+    # Same signatures as the core's, typed for the sync datastore a Flask app passes.
+    def __init__(
+        self,
+        app: Any = None,
+        datastore: UserDatastore | None = None,
+        register_blueprint: bool = True,
+        *,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            app,
+            cast("AsyncUserDatastore[Any, Any] | None", datastore),
+            register_blueprint,
+            clock=clock,
+            **kwargs,
+        )
+
+    def init_app(
+        self,
+        app: Any,
+        # The core's type is accepted (and refused with a clear error at run time).
+        datastore: UserDatastore | AsyncUserDatastore[Any, Any] | None = None,
+        register_blueprint: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().init_app(
+            app,
+            cast("AsyncUserDatastore[Any, Any] | None", datastore),
+            register_blueprint,
+            **kwargs,
+        )
 
     def _async_store(self, datastore: Any) -> AsyncUserDatastore[Any, Any]:
         if isinstance(datastore, UserDatastore):
