@@ -42,15 +42,21 @@ WHAT = ("public", "public_cookie", "me_cookie", "me_token")
 Call = Callable[[str, dict[str, str], bool], Awaitable[int]]
 
 
-def seeded_db(users: int, params: bc.Argon2Params) -> Path:
+def seeded_db(users: int, params: bc.Argon2Params, pg_url: str = "") -> tuple[str, str]:
+    """(sync URL, async URL) of a freshly seeded database: a SQLite copy, or ``pg_url``."""
     WORK.mkdir(parents=True, exist_ok=True)
     db = WORK / "seed.db"
+    if pg_url:
+        rest = pg_url.split("://", 1)[1]
+        sync_url, async_url = f"postgresql+psycopg://{rest}", f"postgresql+asyncpg://{rest}"
+    else:
+        sync_url = f"sqlite:///{db}"
     out = subprocess.run(
         [
             sys.executable,
             str(HERE / "seed.py"),
             "--db-url",
-            f"sqlite:///{db}",
+            sync_url,
             "--users",
             str(users),
             "--argon2",
@@ -64,9 +70,11 @@ def seeded_db(users: int, params: bc.Argon2Params) -> Path:
         check=True,
     )
     print("seed:", out.stdout.strip().splitlines()[-1])
+    if pg_url:
+        return sync_url, async_url
     copy = WORK / "app.db"
     shutil.copyfile(db, copy)
-    return copy
+    return f"sqlite:///{copy}", f"sqlite+aiosqlite:///{copy}"
 
 
 class Driver:
@@ -124,21 +132,38 @@ async def time_batches(d: Driver, what: str, token: str, n: int) -> list[float]:
     return per
 
 
-async def amain(args: argparse.Namespace) -> None:
+def load_app(args: argparse.Namespace) -> Any:
     import runner
 
     system = next(s for s in runner.SYSTEMS if s.name == args.system)
     params = bc.Argon2Params.parse(args.argon2)
-    db = seeded_db(args.users, params)
+    sync_url, async_url = seeded_db(args.users, params, args.pg_url)
     os.environ.update(
-        BENCH_DB_URL=f"sqlite:///{db}",
-        BENCH_DB_URL_ASYNC=f"sqlite+aiosqlite:///{db}",
+        BENCH_DB_URL=sync_url,
+        BENCH_DB_URL_ASYNC=async_url,
         BENCH_SECRET_KEY=secrets.token_hex(32),
         BENCH_PASSWORD_SALT=bc.DEFAULT_SALT,
         BENCH_ARGON2=params.text(),
     )
     module, attr = system.app.split(":")
-    app = getattr(importlib.import_module(module), attr)
+    return getattr(importlib.import_module(module), attr)
+
+
+def run_without_loop(coro: Any) -> None:
+    """Drive a coroutine that never suspends (a Flask app's), with no event loop running.
+
+    A sync app must be called from plain sync code: flask_compat refuses to run
+    inside a thread whose event loop is running, as it should.
+    """
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("the sync app's driver suspended")
+
+
+async def amain(args: argparse.Namespace, app: Any) -> None:
     email, password = (WORK / "users.tsv").read_text().splitlines()[0].split("\t")
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     d = Driver(app)
@@ -165,8 +190,12 @@ async def amain(args: argparse.Namespace) -> None:
     finally:
         if ctx is not None:
             await ctx.__aexit__(None, None, None)
-    stem = WORK / f"{args.system}-{args.what}"
+    stem = WORK / f"{args.system}-{args.what}{'-pg' if args.pg_url else ''}"
     stem.with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False))
+    flat = profiler.output_text(
+        unicode=True, flat=True, processor_options={"filter_threshold": 0.005}
+    )
+    stem.with_name(f"{stem.name}-flat.txt").write_text(flat)
     stem.with_suffix(".html").write_text(profiler.output_html())
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
     print(f"profile of {args.requests} x {args.what}: {stem}.txt / .html")
@@ -179,7 +208,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--argon2", default=bc.DEFAULT_ARGON2)
-    asyncio.run(amain(ap.parse_args()))
+    ap.add_argument(
+        "--pg-url",
+        default="",
+        help="postgresql://user@127.0.0.1:port/db to seed and use instead of SQLite "
+        "(its server is not pinned: its CPU is not in the figures)",
+    )
+    args = ap.parse_args()
+    app = load_app(args)
+    if inspect.iscoroutinefunction(type(app).__call__):
+        asyncio.run(amain(args, app))
+    else:
+        run_without_loop(amain(args, app))
 
 
 if __name__ == "__main__":
