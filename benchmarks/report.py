@@ -202,6 +202,8 @@ class Report:
             )
             + (" · **TRUNCATED by the time budget**" if m["truncated"] else ""),
             "",
+            f"Code: {m.get('source', 'not recorded')}.",
+            "",
             f"Host: {m['host']['cpus']} CPUs, Python {m['host']['python']}, "
             f"kernel {m['host']['kernel']}, {m['host']['wrk']}.",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",

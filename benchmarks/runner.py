@@ -1,4 +1,4 @@
-"""Side-by-side load benchmark: Flask-Security vs bare Flask vs the bare Quart ceiling (vs ours).
+"""Side-by-side load benchmark: ours (Quart, flask_compat), Flask-Security, the bare Quart ceiling.
 
 Run through ``benchmarks/run.sh`` (it builds the venv, starts a throwaway PostgreSQL,
 then calls this). Everything listens on and is loaded through 127.0.0.1 only; every
@@ -15,7 +15,7 @@ min-max over repetitions of req/s, latency percentiles, and server CPU per reque
 neighbours). The argon2 floor (verifies/s on all cores, one pinned process per core)
 is measured in every repetition too, so logins/s is a fraction of the same-run floor.
 
-App interface (what a system's app module must provide; ``ours`` will implement it):
+App interface (what a system's app module must provide):
 
 - a module in ``benchmarks/apps/`` exposing ``app`` (WSGI for gunicorn kinds, ASGI for
   hypercorn kinds), configured only from the environment:
@@ -776,9 +776,24 @@ def build_targets(cfg: Config, seed_info: dict[str, Any]) -> list[Target]:
     return targets
 
 
+def source_state() -> str:
+    """The commit under test, marked when tracked files differ from it."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
 def run(cfg: Config) -> dict[str, Any]:
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    source = source_state()
     run_dir = WORK / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
@@ -840,7 +855,8 @@ def run(cfg: Config) -> dict[str, Any]:
             print("!! time budget exhausted: stopping early (results are partial)", flush=True)
             break
     return {
-        "meta": meta(cfg, seed_info, started, time.monotonic() - t0, truncated),
+        "meta": meta(cfg, seed_info, started, time.monotonic() - t0, truncated)
+        | {"source": source},
         "targets": [
             {
                 "id": t.id,
