@@ -130,6 +130,27 @@ class _SessionScope:
         return _AwaitableSession(self.current())
 
 
+# Session class -> the stores validating its flushes. One listener per class,
+# holding no store alive: Flask-SQLAlchemy gives every app the same Session
+# class, and a test run builds hundreds of apps.
+_watchers: weakref.WeakKeyDictionary[type[Session], weakref.WeakSet[SyncSessionStore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watch_session_class(session_class: type[Session], store: SyncSessionStore) -> None:
+    stores = _watchers.get(session_class)
+    if stores is None:
+        stores = _watchers[session_class] = weakref.WeakSet()
+        event.listen(session_class, "before_flush", _validate_before_flush)
+    stores.add(store)
+
+
+def _validate_before_flush(session: Session, context: Any, instances: object) -> None:
+    for store in list(_watchers.get(type(session), ())):
+        store._before_flush(session, context, instances)
+
+
 class SyncSessionStore(AsyncSQLAStore[Any, Any]):
     """The core SQLAlchemy datastore, its coroutines running over a sync session."""
 
@@ -146,16 +167,12 @@ class SyncSessionStore(AsyncSQLAStore[Any, Any]):
         self._session_var = scope  # type: ignore[assignment]
         # A unit the app never ended must not keep its session alive.
         self._open_sessions = weakref.WeakSet()  # type: ignore[assignment]
-        self._watched_classes: weakref.WeakSet[type[Session]] = weakref.WeakSet()
 
     def _open_session(self) -> AsyncSession:
-        # The app's own session (often a new one per request): validation is
-        # registered once on its class, since registering costs more than a lookup.
+        # The app's own session, often a new one per request: listening on each
+        # costs more than the lookup, so its class is watched once instead.
         unit = self.session_factory()
-        session_class = type(unit.sync_session)
-        if session_class not in self._watched_classes:
-            event.listen(session_class, "before_flush", self._before_flush)
-            self._watched_classes.add(session_class)
+        _watch_session_class(type(unit.sync_session), self)
         return unit
 
     def _needs_commit(self, session: AsyncSession) -> bool:

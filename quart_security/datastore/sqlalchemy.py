@@ -30,7 +30,8 @@ used by two tasks at the same time.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime
@@ -260,8 +261,28 @@ def _forget_writes_on_rollback(session: Session, previous_transaction: Any) -> N
         session.info.pop(_WROTE, None)
 
 
+_STORE_ATTR = "_quart_security_store"
+
+
+def _validate_before_flush(session: Session, context: UOWTransaction, instances: object) -> None:
+    ref = getattr(type(session), _STORE_ATTR, None)
+    store = ref() if ref is not None else None
+    if store is not None:
+        store._before_flush(session, context, instances)
+
+
 def _has_writes(session: Session) -> bool:
     return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+# Row validation before a flush; noting anything that wrote.
+_SESSION_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("before_flush", _validate_before_flush),
+    ("after_flush", _note_write),
+    ("do_orm_execute", _note_statement),
+    ("after_commit", _forget_writes),
+    ("after_soft_rollback", _forget_writes_on_rollback),
+)
 
 
 # ---------------------------------------------------------------------- portable
@@ -307,22 +328,20 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         """A new session whose class already carries this datastore's listeners.
 
         Listeners are registered once, on a Session subclass of our own, not on
-        each session: ``event.listen`` costs more than a whole user lookup.
+        each session: ``event.listen`` costs more than a whole user lookup. The
+        class refers to the datastore weakly, so a dropped app frees both.
         """
         if self._session_class is None:
             configured = self.session_factory.kw.get("sync_session_class", Session)
-            cls: type[Session] = type(f"{configured.__name__}ForQuartSecurity", (configured,), {})
-            self._watch(cls)
+            cls: type[Session] = type(
+                f"{configured.__name__}ForQuartSecurity",
+                (configured,),
+                {_STORE_ATTR: weakref.ref(self)},
+            )
+            for name, listener in _SESSION_LISTENERS:
+                event.listen(cls, name, listener)
             self._session_class = cls
         return self.session_factory(expire_on_commit=False, sync_session_class=self._session_class)
-
-    def _watch(self, target: Any) -> None:
-        """Validate rows before they are flushed; note anything that wrote."""
-        event.listen(target, "before_flush", self._before_flush)
-        event.listen(target, "after_flush", _note_write)
-        event.listen(target, "do_orm_execute", _note_statement)
-        event.listen(target, "after_commit", _forget_writes)
-        event.listen(target, "after_soft_rollback", _forget_writes_on_rollback)
 
     def _before_flush(self, session: Session, context: UOWTransaction, instances: object) -> None:
         for obj in (*session.new, *session.dirty):

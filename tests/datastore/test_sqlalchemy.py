@@ -175,18 +175,28 @@ def engine_of(datastore: SQLAlchemyUserDatastore[Any, Any]) -> AsyncEngine:
 
 
 @contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every SQL statement sent to the database inside the block."""
-    seen: list[str] = []
+def engine_events(engine: AsyncEngine, name: str, pick: Any) -> Iterator[list[Any]]:
+    """``pick(*event args)`` for every ``name`` event of the engine inside the block."""
+    seen: list[Any] = []
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+    def record(*args: Any) -> None:
+        seen.append(pick(*args))
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine.sync_engine, name, record)
     try:
         yield seen
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine.sync_engine, name, record)
+
+
+def statements(engine: AsyncEngine) -> Any:
+    """Every SQL statement sent to the database inside the block."""
+    return engine_events(engine, "before_cursor_execute", lambda conn, cur, sql, *rest: sql)
+
+
+def commits(engine: AsyncEngine) -> Any:
+    """One entry per COMMIT the engine's connections run inside the block."""
+    return engine_events(engine, "commit", lambda conn: 1)
 
 
 async def in_new_context(coro: Any) -> Any:
@@ -798,21 +808,6 @@ async def test_release_connection_returns_the_connection_to_the_pool(tmp_path: A
 
 
 # ---------------------------------------------------------------------- read-only units
-@contextmanager
-def commits(engine: AsyncEngine) -> Iterator[list[int]]:
-    """Counts the COMMITs the engine's connections run inside the block."""
-    seen: list[int] = []
-
-    def record(conn: Any) -> None:
-        seen.append(1)
-
-    event.listen(engine.sync_engine, "commit", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "commit", record)
-
-
 async def test_a_unit_of_work_that_only_read_ends_without_a_commit(store: SqlDatastore) -> None:
     await store.create_user(email="alice@example.com", password=HASH)
     await store.end_unit_of_work(commit=True)
@@ -835,7 +830,7 @@ async def test_a_read_after_a_commit_does_not_commit_again(store: SqlDatastore) 
 async def test_writes_not_yet_flushed_are_committed_at_the_end(
     store: SqlDatastore, how: str
 ) -> None:
-    user = await store.create_user(email="alice@example.com", password=HASH)
+    await store.create_user(email="alice@example.com", password=HASH)
     await store.end_unit_of_work(commit=True)
     user = await store.find_user(email="alice@example.com")
     assert user is not None
@@ -870,3 +865,18 @@ async def test_a_rolled_back_write_does_not_force_a_later_commit(store: SqlDatas
         await store.find_user(email="alice@example.com")
         await store.end_unit_of_work(commit=True)
     assert seen == []
+
+
+async def test_a_dropped_datastore_is_freed_with_its_session_class(store: SqlDatastore) -> None:
+    import gc
+    import weakref
+
+    async def use_and_drop() -> weakref.ref[Any]:
+        other = SQLAlchemyUserDatastore(async_sessionmaker(engine_of(store)), User, Role, WebAuthn)
+        await other.find_user(email="nobody@example.com")
+        await other.end_unit_of_work()
+        return weakref.ref(other)
+
+    refs = [await use_and_drop() for _ in range(3)]
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]

@@ -148,3 +148,31 @@ def test_session_datastore_over_a_plain_scoped_session(tmp_path: Path) -> None:
     assert datastore.find_user(fs_uniquifier=uniquifier) is not None
     sessions.remove()
     engine.dispose()
+
+
+def test_a_change_made_on_the_model_is_validated_when_the_app_flushes(built: Any) -> None:
+    from quart_security.errors import InvalidFieldValueError
+
+    datastore = built.datastore
+    with built.app.flask_app.app_context():
+        user = datastore.find_user(email="matt@lp.com")  # opens our unit on db.session
+        user.username = "x" * 300  # longer than the column; never put()
+        with pytest.raises(InvalidFieldValueError, match="username"):
+            db.session.commit()
+        db.session.rollback()
+        assert datastore.find_user(email="matt@lp.com").username != "x" * 300
+
+
+def test_a_dropped_app_does_not_keep_its_datastore_alive(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    def build_and_drop() -> weakref.ref[Any]:
+        with flask_app_sync("sqlite", tmp_path) as dropped:
+            with dropped.app.flask_app.app_context():
+                dropped.datastore.find_user(email="matt@lp.com")  # watches the session class
+            return weakref.ref(dropped.datastore.async_store)
+
+    store = build_and_drop()
+    gc.collect()
+    assert store() is None
