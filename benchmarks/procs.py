@@ -100,17 +100,31 @@ class TreeSample:
     cpu_s: float
     rss_mb: float
     nprocs: int
+    cpu_by_pid: dict[int, float]
 
 
 def sample_tree(root: int) -> TreeSample:
     ticks = rss = n = 0
+    by_pid: dict[int, float] = {}
     for pid in tree_pids(root):
         st = _stat(pid)
         if st is not None:
             ticks += st[1]
             rss += st[2]
             n += 1
-    return TreeSample(ticks / CLK_TCK, rss * PAGE / 2**20, n)
+            by_pid[pid] = st[1] / CLK_TCK
+    return TreeSample(ticks / CLK_TCK, rss * PAGE / 2**20, n, by_pid)
+
+
+def busiest_share(before: TreeSample, after: TreeSample) -> float:
+    """Share of the tree's CPU, between two samples, used by its busiest process.
+
+    Tells a multi-worker server whose load went mostly to one worker (a share
+    near 1.0 with 2 workers) from one that spread it (near 0.5).
+    """
+    deltas = [t - before.cpu_by_pid.get(pid, t) for pid, t in after.cpu_by_pid.items()]
+    total = sum(deltas)
+    return max(deltas) / total if total > 0 else float("nan")
 
 
 def machine_busy_s() -> tuple[float, float]:

@@ -424,6 +424,7 @@ class Snapshot:
     db_cpu: float
     busy: float
     child_cpu: float
+    server: procs.TreeSample
 
     @classmethod
     def take(cls, cfg: Config, target: Target) -> Snapshot:
@@ -432,12 +433,14 @@ class Snapshot:
         if target.db == "postgres" and cfg.pg_pid:
             db_cpu = procs.sample_tree(cfg.pg_pid).cpu_s
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server = procs.sample_tree(target.proc.pid)
         return cls(
             time.monotonic(),
-            procs.sample_tree(target.proc.pid).cpu_s,
+            server.cpu_s,
             db_cpu,
             procs.machine_busy_s()[0],
             ru.ru_utime + ru.ru_stime,
+            server,
         )
 
 
@@ -455,6 +458,7 @@ def cpu_fields(before: Snapshot, after: Snapshot, requests: int) -> dict[str, An
         "server_cores_busy": server / wall,
         "wrk_share": client_cpu / (wall * NCPU),
         "neighbour_share": max(0.0, other / (wall * NCPU)),
+        "busiest_proc_share": procs.busiest_share(before.server, after.server),
     }
 
 
@@ -892,6 +896,9 @@ def short(rec: dict[str, Any]) -> str:
         f"{rec['rps']:8.1f} req/s  p50 {lat['p50']:7.1f} ms  p99 {lat['p99']:7.1f} ms  "
         f"cpu {rec['server_cpu_us_per_req']:8.0f} us/req  drain {rec['drain_s']:.1f}s"
     )
+    share = rec.get("busiest_proc_share")
+    if isinstance(share, float) and share == share:  # not NaN
+        s += f"  top proc {share:.0%}"
     if "storm_logins_per_s" in rec:
         s += f"  storm {rec['storm_logins_per_s']:.1f} logins/s"
     if rec.get("status"):
