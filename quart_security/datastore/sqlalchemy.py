@@ -594,14 +594,15 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
     async def release_connection(self) -> None:
         """End a read-only transaction so its connection returns to the pool.
 
-        Only when nothing is staged: objects stay loaded (expire_on_commit is
-        off) and the next statement opens a new transaction. With staged
-        changes the connection is kept, so nothing is committed early.
+        Only when the unit has written nothing, staged or flushed: objects
+        stay loaded (expire_on_commit is off) and the next statement opens a
+        new transaction. Otherwise the connection is kept, so nothing is
+        committed early.
         """
         session = self._session_var.get()
         if session is None or not session.in_transaction():
             return
-        if session.new or session.dirty or session.deleted:
+        if _has_writes(session.sync_session):
             return
         async with self._guard():
             await session.commit()

@@ -880,3 +880,25 @@ async def test_a_dropped_datastore_is_freed_with_its_session_class(store: SqlDat
     refs = [await use_and_drop() for _ in range(3)]
     gc.collect()
     assert [ref() for ref in refs] == [None, None, None]
+
+
+async def test_release_connection_never_commits_a_flushed_write(store: SqlDatastore) -> None:
+    await store.create_user(email="alice@example.com", password=HASH)
+    await store.end_unit_of_work(commit=True)
+    user = await store.find_user(email="alice@example.com")
+    assert user is not None
+    user.login_count = 5
+    await store.put(user)
+    await store.session.flush()  # written to the transaction, nothing pending any more
+    with commits(engine_of(store)) as seen:
+        await store.release_connection()
+    assert seen == []
+    await store.rollback()
+    await store.end_unit_of_work()
+
+    async def read() -> int | None:
+        found = await store.find_user(email="alice@example.com")
+        await store.end_unit_of_work()
+        return None if found is None else found.login_count
+
+    assert await in_new_context(read()) != 5
