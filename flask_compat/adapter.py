@@ -20,6 +20,7 @@ from werkzeug.sansio.response import Response
 
 from quart_security.extension import Adapter
 from quart_security.state import set_current_security
+from quart_security.web.form_input import FORM_MIMETYPES, is_json_mimetype, json_member
 from quart_security.web.lifecycle import (
     build_blueprint,
     end_request,
@@ -74,6 +75,14 @@ class FlaskPort:
             return flask.request.form
         except RequestEntityTooLarge:
             raise BodyTooLarge() from None
+
+    async def body_field(self, name: str) -> Any:
+        request = flask.request
+        if is_json_mimetype(request.mimetype):
+            return json_member(request.get_data(cache=True), name)
+        if request.mimetype in FORM_MIMETYPES:
+            return request.form.get(name)
+        return None
 
     def url_for(self, endpoint: str, **values: Any) -> str:
         return flask.url_for(endpoint, **values)

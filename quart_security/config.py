@@ -831,6 +831,24 @@ def _duration_setting(key: str, value: Any) -> timedelta:
 # ------------------------------------------------------------------ validation
 
 _SAMESITE: Final = frozenset({"strict", "lax", "none"})
+#: Response directives Werkzeug's ResponseCacheControl can set (RFC 9111, 8246, 5861).
+_CACHE_DIRECTIVES: Final = frozenset(
+    {
+        "max-age",
+        "s-maxage",
+        "no-cache",
+        "no-store",
+        "no-transform",
+        "must-revalidate",
+        "proxy-revalidate",
+        "private",
+        "public",
+        "immutable",
+        "must-understand",
+        "stale-while-revalidate",
+        "stale-if-error",
+    }
+)
 _COOKIE_KEYS: Final = ("CSRF_COOKIE", "TWO_FACTOR_VALIDITY_COOKIE", "REFRESH_TOKEN_COOKIE")
 _ALLOWED_VALUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
@@ -968,6 +986,34 @@ def validate_config(app_config: Mapping[str, Any]) -> None:
             problems.append(
                 f"SECURITY_{key} with samesite 'None' needs secure=True (browsers drop it)"
             )
+
+    # Links in mails are built from settings, never from the request's Host:
+    # a feature that mails one needs a base URL, or its first mail is a 500.
+    link_features = [k for k in ("CONFIRMABLE", "CHANGE_EMAIL") if cv(k)]
+    if cv("RECOVERABLE") and (
+        cv("SEND_PASSWORD_RESET_EMAIL") or (cv("REGISTERABLE") and cv("SEND_REGISTER_EMAIL"))
+    ):
+        link_features.append("RECOVERABLE")
+    if link_features and not cv("EXTERNAL_BASE_URL") and not app_config.get("SERVER_NAME"):
+        names = ", ".join(PREFIX + k for k in link_features)
+        problems.append(
+            f"{names} mail links, which need SECURITY_EXTERNAL_BASE_URL (e.g."
+            " 'https://app.example.com') or SERVER_NAME: links are never built from"
+            " the request's Host header"
+        )
+
+    # Cache-Control directives: a misspelt one would silently not be sent.
+    cache_control = cv("CACHE_CONTROL")
+    if cache_control is not None:
+        if not isinstance(cache_control, Mapping):
+            problems.append("SECURITY_CACHE_CONTROL must be a dict of Cache-Control directives")
+        else:
+            unknown = sorted(str(k) for k in cache_control if k not in _CACHE_DIRECTIVES)
+            if unknown:
+                problems.append(
+                    f"SECURITY_CACHE_CONTROL has unknown directives {unknown!r}; "
+                    f"known: {sorted(_CACHE_DIRECTIVES)!r}"
+                )
 
     # Durations.
     for key in sorted(DURATION_KEYS):

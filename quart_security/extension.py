@@ -243,12 +243,20 @@ class Security:
         The app's override text is its own msgid; without a translation it is
         used as written.
         """
+        return self.message_with_category(key, **kwargs)[0]
+
+    def message_with_category(self, key: str, **kwargs: Any) -> tuple[str, str]:
+        """(translated text, flash category) of SECURITY_MSG_<key>.
+
+        The one way a message reaches a user (JSON, page, flash, redirect
+        query), so none of them can skip the translation.
+        """
         configured = self.app_config.get(config_module.MSG_PREFIX + key)
         try:
-            text = (configured or config_module.DEFAULT_MESSAGES[key])[0]
+            text, category = configured or config_module.DEFAULT_MESSAGES[key]
         except KeyError:
             raise KeyError(f"unknown message {config_module.MSG_PREFIX}{key}") from None
-        return config_module._format(self.i18n.translate(text), kwargs)
+        return config_module._format(self.i18n.translate(text), kwargs), category
 
     def locale_selector(self, fn: LocaleSelector) -> LocaleSelector:
         """Register the app's locale: a sync callable returning "fr", "de-DE", ... or None.

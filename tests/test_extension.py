@@ -113,3 +113,47 @@ def test_signal_receivers_sync_and_async_both_run() -> None:
         signals.password_changed.disconnect(sync_receiver)
         signals.password_changed.disconnect(async_receiver)
     assert sorted(got) == ["async:u1", "sync:u1"]
+
+
+# ---------------------------------------------------------------------- links in mails
+LINK_FEATURES = [
+    ({"SECURITY_RECOVERABLE": True}, "SECURITY_RECOVERABLE"),
+    ({"SECURITY_CONFIRMABLE": True}, "SECURITY_CONFIRMABLE"),
+    ({"SECURITY_CHANGE_EMAIL": True}, "SECURITY_CHANGE_EMAIL"),
+]
+
+
+@pytest.mark.parametrize(("config", "named"), LINK_FEATURES)
+def test_a_feature_that_mails_links_needs_a_base_url(
+    datastore: Any, config: dict[str, Any], named: str
+) -> None:
+    """Without one the first /reset would be a 500; refuse it at start-up."""
+    with pytest.raises(ConfigurationError) as info:
+        Security(make_app(**config), datastore)
+    assert named in str(info.value)
+    assert "SECURITY_EXTERNAL_BASE_URL" in str(info.value)
+
+
+@pytest.mark.parametrize(("config", "named"), LINK_FEATURES)
+def test_a_feature_that_mails_links_needs_a_base_url_on_flask(
+    tmp_path: Any, config: dict[str, Any], named: str
+) -> None:
+    from tests.support.flask_app_factory import build_flask_app
+
+    settings = {k.removeprefix("SECURITY_").lower(): v for k, v in config.items()}
+    with pytest.raises(ConfigurationError) as info:
+        build_flask_app("sqlite", tmp_path, {**settings, "external_base_url": None}, seed=False)
+    assert named in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"SECURITY_RECOVERABLE": True, "SECURITY_EXTERNAL_BASE_URL": "https://app.example"},
+        {"SECURITY_CONFIRMABLE": True, "SERVER_NAME": "app.example"},
+        # The app mails reset links itself (reset_password_instructions_sent).
+        {"SECURITY_RECOVERABLE": True, "SECURITY_SEND_PASSWORD_RESET_EMAIL": False},
+    ],
+)
+def test_a_base_url_or_no_mailed_link_starts(datastore: Any, config: dict[str, Any]) -> None:
+    Security(make_app(**config), datastore)

@@ -138,6 +138,56 @@ async def test_login_page_is_rendered_in_the_selected_locale(built: Any) -> None
     assert _french("GENERIC_AUTHN_FAILED").replace("'", "&#39;") in html
 
 
+# Every message a user sees goes through one API (Security.message_with_category):
+# pages, JSON, flashes and the query of an SPA redirect are all translated.
+FR = {"X-Locale": "fr"}
+
+
+@pytest.mark.settings(confirmable=True)
+async def test_confirmation_resend_page_is_translated(built: Any) -> None:
+    client = built.app.test_client()
+    page = await client.get("/confirm", headers={**FR, **JSON})
+    csrf = (await body(page))["response"]["csrf_token"]
+    response = await client.post(
+        "/confirm", form={"email": "nobody@lp.com", "csrf_token": csrf}, headers=FR
+    )
+    assert response.status_code == 200
+    html = await response.get_data(as_text=True)
+    french = _french("CONFIRMATION_REQUEST", email="nobody@lp.com")
+    assert french.replace("'", "&#39;") in html
+    assert DEFAULT_MESSAGES["CONFIRMATION_REQUEST"][0] % {"email": "nobody@lp.com"} not in html
+
+
+@pytest.mark.settings(confirmable=True)
+async def test_flashed_messages_are_translated(built: Any) -> None:
+    client = built.app.test_client()
+    response = await client.get("/confirm/not-a-token", headers=FR)
+    assert response.status_code == 302
+    async with client.session_transaction() as session:
+        flashes = list(session.get("_flashes", []))
+    assert flashes == [("error", _french("INVALID_CONFIRMATION_TOKEN"))]
+
+
+@pytest.mark.settings(confirmable=True, redirect_behavior="spa", confirm_error_view="/oops")
+async def test_spa_redirect_messages_are_translated(built: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    response = await built.app.test_client().get("/confirm/not-a-token", headers=FR)
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query == {"error": [_french("INVALID_CONFIRMATION_TOKEN")]}
+
+
+def test_no_message_skips_the_one_message_api() -> None:
+    """Outside config.py nothing reads SECURITY_MSG_* untranslated."""
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "config.py" and "get_message(" in path.read_text()
+    ]
+    assert offenders == []
+
+
 async def test_login_page_in_english_by_default(built: Any) -> None:
     html = await (await built.app.test_client().get("/login")).get_data(as_text=True)
     assert '<html lang="en">' in html

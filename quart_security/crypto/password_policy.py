@@ -19,7 +19,7 @@ import ssl
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "context_words_validator",
     "hibp_fetch_range",
     "parse_range",
+    "password_provided",
 ]
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ log = logging.getLogger(__name__)
 HIBP_RANGE_URL = "https://api.pwnedpasswords.com/range/"
 _PREFIX = re.compile(r"[0-9A-F]{5}\Z")
 _Form = Literal["NFC", "NFD", "NFKC", "NFKD"]
+
+
+def password_provided(value: object) -> TypeGuard[str]:
+    """A password counts as given only with something besides whitespace.
+
+    Flask-Security strips the value before its required check, so "   " is
+    PASSWORD_NOT_PROVIDED at registration, reset, change and sign-in alike.
+    """
+    return isinstance(value, str) and bool(value.strip())
 
 
 @dataclass(frozen=True)

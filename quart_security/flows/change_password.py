@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
+from ..crypto.password_policy import password_provided
 from ..errors import SecurityError
 from .recover import mail_user
 
@@ -37,7 +38,7 @@ async def check_password_change(
     a fresh authentication instead. The new password must pass the policy.
     """
     if getattr(user, "password", None):
-        if not isinstance(password, str) or not password:
+        if not password_provided(password):
             raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
         if not await security.verify_user_password(user, password):
             raise SecurityError("INVALID_PASSWORD", field="password")

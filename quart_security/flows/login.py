@@ -1,10 +1,12 @@
-"""Password login: identity lookup, password check, account state.
+"""Password login: identity lookup, password check, account rules.
 
 Every attempt costs exactly one password verification, whether or not the
 identity exists, so response time does not tell accounts apart
-(reference/security.md A-01.3). With RETURN_GENERIC_RESPONSES (our default)
-every failure, including a disabled account, is the same generic error, so a
-correct password on a disabled account is not confirmed to an attacker.
+(reference/security.md A-01.3). The account rules (flows/authentication.py)
+are checked after the password, as in Flask-Security; with
+RETURN_GENERIC_RESPONSES (our default) every failure, a disabled or an
+unconfirmed account included, is the same generic error, so a correct
+password is never confirmed to someone who cannot sign in.
 """
 
 from __future__ import annotations
@@ -12,19 +14,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SecurityError
+from .authentication import may_authenticate
 
 if TYPE_CHECKING:
     from ..extension import Security
 
-GENERIC_FAILURES = frozenset({"USER_DOES_NOT_EXIST", "INVALID_PASSWORD", "DISABLED_ACCOUNT"})
-
-
-def requires_confirmation(security: Security, user: Any) -> bool:
-    return bool(
-        security.cv("CONFIRMABLE")
-        and not security.cv("LOGIN_WITHOUT_CONFIRMATION")
-        and getattr(user, "confirmed_at", None) is None
-    )
+#: Answered with GENERIC_AUTHN_FAILED when RETURN_GENERIC_RESPONSES is on.
+GENERIC_FAILURES = frozenset(
+    {"USER_DOES_NOT_EXIST", "INVALID_PASSWORD", "DISABLED_ACCOUNT", "CONFIRMATION_REQUIRED"}
+)
 
 
 async def authenticate_password(
@@ -34,17 +32,17 @@ async def authenticate_password(
     user = await security.identity.lookup(security.store, identity)
     ok = await security.verify_user_password(user, password)
     if user is None:
-        raise _failure(security, "USER_DOES_NOT_EXIST", identity_field)
+        raise login_failure(security, "USER_DOES_NOT_EXIST", identity_field)
     if not ok:
-        raise _failure(security, "INVALID_PASSWORD", "password")
-    if requires_confirmation(security, user):
-        raise SecurityError("CONFIRMATION_REQUIRED", field=identity_field)
-    if not user.is_active:
-        raise _failure(security, "DISABLED_ACCOUNT", identity_field)
+        raise login_failure(security, "INVALID_PASSWORD", "password")
+    refusal = may_authenticate(security.cv, user)
+    if refusal is not None:
+        raise login_failure(security, refusal, identity_field)
     return user
 
 
-def _failure(security: Security, key: str, field: str) -> SecurityError:
+def login_failure(security: Security, key: str, field: str) -> SecurityError:
+    """The error a sign-in answers with: generic when RETURN_GENERIC_RESPONSES is on."""
     if security.cv("RETURN_GENERIC_RESPONSES") and key in GENERIC_FAILURES:
         return SecurityError("GENERIC_AUTHN_FAILED", field="")
     return SecurityError(key, field=field)

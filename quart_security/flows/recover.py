@@ -22,7 +22,7 @@ from .. import signals
 from ..clock import format_duration
 from ..datastore.base import new_uniquifier
 from ..mail import mail_template
-from .login import requires_confirmation
+from .authentication import requires_confirmation
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -71,7 +71,7 @@ async def find_reset_candidate(security: Security, email: str) -> tuple[Any, str
         return None, "USER_DOES_NOT_EXIST"
     if not user.is_active:
         return user, "DISABLED_ACCOUNT"
-    if requires_confirmation(security, user):
+    if requires_confirmation(security.cv, user):
         return user, "CONFIRMATION_REQUIRED"
     return user, None
 
@@ -79,8 +79,8 @@ async def find_reset_candidate(security: Security, email: str) -> tuple[Any, str
 async def send_reset_instructions(security: Security, port: WebPort, user: Any) -> str:
     """Mail the reset link (SEND_PASSWORD_RESET_EMAIL) and signal; returns the token."""
     token = reset_token_for(security, user)
-    link = security.mailer.external_url(port, "reset_password", token=token)
     if security.cv("SEND_PASSWORD_RESET_EMAIL"):
+        link = security.mailer.external_url(port, "reset_password", token=token)
         await mail_user(
             security,
             port,
@@ -112,9 +112,9 @@ async def rehearse_reset_instructions(security: Security, port: WebPort, email: 
         email=email, fs_uniquifier=new_uniquifier(), password=new_uniquifier()
     )
     token = reset_token_for(security, stand_in)
-    link = security.mailer.external_url(port, "reset_password", token=token)
     if not security.cv("SEND_PASSWORD_RESET_EMAIL"):
         return
+    link = security.mailer.external_url(port, "reset_password", token=token)
     try:
         await security.mailer.build(
             port,
@@ -154,7 +154,7 @@ async def check_reset_token(security: Security, token: Any) -> tuple[TokenStatus
         return "invalid", None
     uniquifier, fingerprint = data
     user = await security.store.find_user(fs_uniquifier=uniquifier)
-    if user is None or not user.is_active or requires_confirmation(security, user):
+    if user is None or not user.is_active or requires_confirmation(security.cv, user):
         return "invalid", None
     password = getattr(user, "password", None)
     if password:

@@ -18,7 +18,7 @@ from .. import signals
 from ..errors import SecurityError
 from ..identity import validate_email_address
 from ..mail import mail_template
-from .login import requires_confirmation
+from .authentication import requires_confirmation
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -36,7 +36,7 @@ async def recover_username(security: Security, port: WebPort, submitted: Any) ->
         failure = "USER_DOES_NOT_EXIST"
     elif not user.is_active:
         failure = "DISABLED_ACCOUNT"
-    elif requires_confirmation(security, user):
+    elif requires_confirmation(security.cv, user):
         failure = "CONFIRMATION_REQUIRED"
     template = mail_template(security, "USERNAME_RECOVERY_EMAIL_TEMPLATE")
     subject = security.gettext(security.cv("EMAIL_SUBJECT_USERNAME_RECOVERY"))

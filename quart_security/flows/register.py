@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
+from ..crypto.password_policy import password_provided
 from ..errors import DuplicateIdentityError
 from ..identity import validate_email_address, validate_username
 from ..mail import mail_template
+from .authentication import requires_confirmation
 from .confirm import generate_confirmation_link
-from .login import requires_confirmation
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -142,11 +143,11 @@ async def _check_password(
 ) -> str | None:
     password = data.password
     usable: str | None = None
-    if password is None or password == "":
+    if password is not None and not isinstance(password, str):
+        problems.append(Problem("password", "INVALID_INPUT"))
+    elif not password_provided(password):
         if security.cv("PASSWORD_REQUIRED"):
             problems.append(Problem("password", "PASSWORD_NOT_PROVIDED"))
-    elif not isinstance(password, str):
-        problems.append(Problem("password", "INVALID_INPUT"))
     else:
         violations = await security.password_policy.validate(
             password, is_register=True, context={"email": email, "username": username}
@@ -155,13 +156,13 @@ async def _check_password(
         usable = None if violations else password
     if security.cv("PASSWORD_CONFIRM_REQUIRED"):
         retyped = data.password_confirm
-        if retyped is None or retyped == "":
+        if retyped is not None and not isinstance(retyped, str):
+            problems.append(Problem("password_confirm", "INVALID_INPUT"))
+        elif not password_provided(retyped):
             if security.cv("PASSWORD_REQUIRED"):
                 problems.append(Problem("password_confirm", "PASSWORD_NOT_PROVIDED"))
-            elif isinstance(password, str) and password:
+            elif password_provided(password):
                 problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
-        elif not isinstance(retyped, str):
-            problems.append(Problem("password_confirm", "INVALID_INPUT"))
         elif not isinstance(password, str) or not _same_password(security, password, retyped):
             problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
     return usable
@@ -325,7 +326,7 @@ async def register_existing(security: Security, port: WebPort, checked: _Checked
             recovery_link = security.mailer.external_url(port, "forgot_password")
             reset_link, reset_token = _reset_link(security, port, existing)
         confirmation_link = confirmation_token = ""
-        if requires_confirmation(security, existing):
+        if requires_confirmation(security.cv, existing):
             confirmation_link, confirmation_token = generate_confirmation_link(
                 security, port, existing
             )

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..clock import utcnow_naive
+from ..flows.authentication import may_authenticate
 from ..state import UNSET, CookieAction, request_state
 from .basic_auth import parse_basic_authorization
 from .csrf import rotate_csrf
+from .form_input import is_json_mimetype
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -34,11 +36,9 @@ TWO_FACTOR_KEYS = (
 MECHANISM_ORDER = ("token", "session", "basic")
 
 
-async def _usable(security: Security, user: Any) -> Any:
-    """A user only counts when active (and confirmed, if that is required)."""
-    if user is None or not user.is_active:
-        return None
-    return user
+def _usable(security: Security, user: Any) -> Any:
+    """``user`` if the account rules let it be signed in now, else None."""
+    return user if may_authenticate(security.cv, user) is None else None
 
 
 # ---------------------------------------------------------------------- session
@@ -49,7 +49,7 @@ async def user_by_session(security: Security, port: WebPort) -> Any:
     user = None
     uid = port.session.get("_user_id")
     if isinstance(uid, str) and uid:
-        user = await _usable(security, await security.store.find_user(fs_uniquifier=uid))
+        user = _usable(security, await security.store.find_user(fs_uniquifier=uid))
         if user is None:
             _clear_session_auth(port)
     elif not port.is_websocket:
@@ -67,7 +67,7 @@ async def _user_by_remember_cookie(security: Security, port: WebPort) -> Any:
     uid = security.tokens.read_remember_cookie(value, duration)
     user = None
     if uid is not None:
-        user = await _usable(security, await security.store.find_user(fs_uniquifier=uid))
+        user = _usable(security, await security.store.find_user(fs_uniquifier=uid))
     if user is None:
         request_state(port.g).queue_cookie(security.remember_cookie(None))
         return None
@@ -75,6 +75,9 @@ async def _user_by_remember_cookie(security: Security, port: WebPort) -> Any:
     port.session["_user_id"] = str(user.fs_uniquifier)
     port.session["_fresh"] = False
     port.session.pop("fs_paa", None)
+    if security.cv("CSRF_COOKIE_NAME"):
+        # As after a login, the SPA gets its CSRF cookie with this first answer.
+        port.session["fs_cc"] = "set"
     return user
 
 
@@ -84,7 +87,12 @@ def _clear_session_auth(port: WebPort) -> None:
 
 
 # ---------------------------------------------------------------------- token
-def presented_auth_token(security: Security, port: WebPort) -> str | None:
+async def presented_auth_token(security: Security, port: WebPort) -> str | None:
+    """The auth token from the first of TOKEN_AUTHENTICATION_SOURCES that has one.
+
+    "json" looks at the JSON body's TOKEN_AUTHENTICATION_KEY member through
+    the framework's cache, so the view still reads the whole body.
+    """
     sources = security.cv("TOKEN_AUTHENTICATION_SOURCES")
     if "header" in sources:
         value = port.request.headers.get(security.cv("TOKEN_AUTHENTICATION_HEADER"))
@@ -94,12 +102,10 @@ def presented_auth_token(security: Security, port: WebPort) -> str | None:
         value = port.request.args.get(security.cv("TOKEN_AUTHENTICATION_KEY"))
         if value:
             return str(value)
-    if "json" in sources:
-        form = request_state(port.g).form_cache
-        if form is not None:
-            value = form.get(security.cv("TOKEN_AUTHENTICATION_KEY"))
-            if isinstance(value, str) and value:
-                return value
+    if "json" in sources and not port.is_websocket and is_json_mimetype(port.request.mimetype):
+        value = await port.body_field(security.cv("TOKEN_AUTHENTICATION_KEY"))
+        if isinstance(value, str) and value:
+            return value
     return None
 
 
@@ -108,12 +114,12 @@ async def user_by_token(security: Security, port: WebPort) -> Any:
     if state.by_token is not UNSET:
         return state.by_token
     user = None
-    token = presented_auth_token(security, port)
+    token = await presented_auth_token(security, port)
     data = security.tokens.read_auth_token(token) if token else None
     if data is not None:
         field = "fs_token_uniquifier" if security.has_token_uniquifier else "fs_uniquifier"
         found = await security.store.find_user(**{field: data["uid"]})
-        found = await _usable(security, found)
+        found = _usable(security, found)
         if found is not None and found.verify_auth_token(data):
             user = found
             state.token_data = data
@@ -133,7 +139,7 @@ async def user_by_basic(security: Security, port: WebPort) -> Any:
         found = await security.identity.lookup(security.store, identity)
         ok = await security.verify_user_password(found, password)
         if ok:
-            user = await _usable(security, found)
+            user = _usable(security, found)
             if user is not None:
                 await security.store.commit()  # persist a transparent rehash
     state.by_basic = user
@@ -181,8 +187,12 @@ async def login_user(
     remember: bool | None = None,
     authn_via: list[str] | None = None,
 ) -> bool:
-    """Log ``user`` in on this request's session; False for an inactive user."""
-    if not user.is_active:
+    """Log ``user`` in on this request's session.
+
+    False, and nothing changed, when the account rules refuse the user
+    (inactive, or unconfirmed while confirmation is required).
+    """
+    if may_authenticate(security.cv, user) is not None:
         return False
     if remember is None:
         remember = bool(security.cv("DEFAULT_REMEMBER_ME"))

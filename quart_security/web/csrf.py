@@ -2,9 +2,10 @@
 
 The secret lives in the session under ``csrf_token`` and the token handed to
 clients is that secret signed and timestamped (Flask-WTF's format, so existing
-SPAs and sessions keep working). A token is accepted from the form field,
-a JSON body field, or any of the configured headers (WTF_CSRF_HEADERS plus
-SECURITY_CSRF_HEADER). The secret is rotated on login and logout.
+SPAs and sessions keep working). A token is accepted from any of the
+configured headers (WTF_CSRF_HEADERS plus SECURITY_CSRF_HEADER) or, when no
+header carries one, from the form field or JSON body member. The secret is
+rotated on login and logout.
 
 The optional CSRF cookie (SECURITY_CSRF_COOKIE_NAME) follows Flask-Security's
 ``fs_cc`` session state: "set" writes the cookie on the response, "clear"
@@ -13,13 +14,12 @@ deletes it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..state import CookieAction, request_state
 
 if TYPE_CHECKING:
-    from werkzeug.datastructures import MultiDict
-
     from ..extension import Security
     from .port import WebPort
 
@@ -50,10 +50,8 @@ def rotate_csrf(security: Security, port: WebPort) -> None:
     request_state(port.g).csrf_token = None
 
 
-def presented_token(security: Security, port: WebPort, form: MultiDict[str, Any] | None) -> Any:
-    field = security.app_config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    if form is not None and field in form:
-        return form.get(field)
+def header_token(security: Security, port: WebPort) -> str | None:
+    """The token of the first configured CSRF header the request carries."""
     headers = list(security.app_config.get("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"]))
     extra = security.cv("CSRF_HEADER")
     if extra and extra not in headers:
@@ -61,21 +59,57 @@ def presented_token(security: Security, port: WebPort, form: MultiDict[str, Any]
     for name in headers:
         value = port.request.headers.get(name)
         if value:
-            return value
+            return str(value)
     return None
 
 
-def check_csrf(security: Security, port: WebPort, form: MultiDict[str, Any] | None) -> str | None:
-    """None when the request passes CSRF, else the SECURITY_MSG_* key of the failure."""
+def field_name(security: Security) -> str:
+    return str(security.app_config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+
+
+#: Reads the token from the body, only when no header carries one.
+BodyToken = Callable[[], Awaitable[Any]]
+
+
+def library_body_token(security: Security, port: WebPort) -> BodyToken:
+    """The token field of a library endpoint's form (its strict, cached reader)."""
+
+    async def read() -> Any:
+        return (await security.request_form(port)).get(field_name(security))
+
+    return read
+
+
+def app_body_token(security: Security, port: WebPort) -> BodyToken:
+    """The token field of an app route's body, as the framework parses and caches it.
+
+    Nothing else of the body is looked at: its format and size are the app's,
+    and the app's view can still read all of it.
+    """
+
+    async def read() -> Any:
+        return await port.body_field(field_name(security))
+
+    return read
+
+
+async def check_csrf(security: Security, port: WebPort, body_token: BodyToken) -> str | None:
+    """None when the request passes CSRF, else the SECURITY_MSG_* key of the failure.
+
+    A token in a header is used as it is and the body is never read; only a
+    request without one is looked at for the form field.
+    """
     state = request_state(port.g)
     if state.csrf_checked or not csrf_enabled(security):
         return None
     if port.request.method in SAFE_METHODS:
         return None
+    token: Any = header_token(security, port)
+    if token is None:
+        token = await body_token()
     secret = port.session.get(SESSION_KEY)
-    token = presented_token(security, port, form)
     ok, reason = security.tokens.csrf_token_matches(
-        token, secret if isinstance(secret, str) else None
+        token if isinstance(token, str) else None, secret if isinstance(secret, str) else None
     )
     if not ok:
         return reason

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from werkzeug.sansio.response import Response
 
 from . import guards
+from .responses import apply_cache_control
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guard = Callable[[Any, Any], Awaitable[Response | None]]
@@ -28,8 +29,13 @@ class Decorators:
         self._wrap = wrap
 
     def _decorate(self, guard: Guard) -> Callable[[F], F]:
+        async def checked(security: Any, port: Any) -> Response | None:
+            failure = await guard(security, port)
+            # A refusal is the library's answer: not to be cached (CACHE_CONTROL).
+            return None if failure is None else apply_cache_control(security, failure)
+
         def decorator(fn: F) -> F:
-            return wraps(fn)(self._wrap(fn, guard))  # type: ignore[return-value]
+            return wraps(fn)(self._wrap(fn, checked))  # type: ignore[return-value]
 
         return decorator
 
@@ -40,7 +46,7 @@ class Decorators:
 
         async def guard(security: Any, port: Any) -> Response | None:
             methods = guards.resolve_methods(security, auth_methods)
-            return await guards.require_auth(security, port, methods, within, grace)
+            return await guards.require_auth(security, port, methods, within, grace, app_route=True)
 
         return self._decorate(guard)
 
@@ -84,4 +90,7 @@ class Decorators:
         return self._decorate(guards.require_anonymous)(fn)
 
     def unauth_csrf(self, fall_through: bool = False) -> Callable[[F], F]:
-        return self._decorate(guards.require_unauth_csrf)
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_unauth_csrf(security, port, app_route=True)
+
+        return self._decorate(guard)

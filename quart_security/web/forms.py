@@ -8,18 +8,35 @@ resolved to text (and translated) by the view.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from wtforms import BooleanField, Form, HiddenField, PasswordField, StringField, SubmitField
 
+from ..crypto.password_policy import password_provided
+from .form_input import InvalidInput
+
 
 class SecurityForm(Form):
-    """Base form: collects message keys per field instead of raising."""
+    """Base form: collects message keys per field instead of raising.
 
-    def __init__(self, formdata: Any = None, **kwargs: Any) -> None:
+    A JSON value that none of its fields can take (a number, an object) is
+    refused for a field this form has, with INVALID_INPUT on that field, and
+    ignored for any other member of the body.
+    """
+
+    def __init__(self, formdata: Any = None, *, omit: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(formdata=formdata, **kwargs)
+        for name in omit:  # fields this configuration does not have
+            del self[name]
         self.key_errors: dict[str, list[str]] = {}
         self.message_kwargs: dict[str, dict[str, Any]] = {}
+        unusable = getattr(formdata, "unusable", ())
+        refused = sorted(name for name in self._fields if name in unusable)
+        if refused:
+            raise InvalidInput(
+                "INVALID_INPUT", field_errors={name: ["INVALID_INPUT"] for name in refused}
+            )
 
     def add_error(self, field: str, message_key: str, **message_kwargs: Any) -> None:
         """Record SECURITY_MSG_<message_key> for ``field`` ("" is the whole form)."""
@@ -56,7 +73,7 @@ class LoginForm(SecurityForm):
     def check_fields(self) -> None:
         if not self.email.data and not self.username.data:
             self.add_error("email", "EMAIL_NOT_PROVIDED")
-        if not self.password.data:
+        if not password_provided(self.password.data):
             self.add_error("password", "PASSWORD_NOT_PROVIDED")
 
 
@@ -66,7 +83,7 @@ class VerifyForm(SecurityForm):
     submit = SubmitField("Verify Password")
 
     def check_fields(self) -> None:
-        if not self.password.data:
+        if not password_provided(self.password.data):
             self.add_error("password", "PASSWORD_NOT_PROVIDED")
 
 

@@ -17,10 +17,9 @@ from werkzeug.sansio.response import Response
 from .. import signals
 from ..state import request_state
 from . import authn
-from .csrf import SAFE_METHODS, check_csrf, mark_csrf_not_needed
+from .csrf import app_body_token, check_csrf, library_body_token, mark_csrf_not_needed
 from .envelope import error_payload, want_json
-from .form_input import InvalidInput
-from .responses import input_error_response
+from .responses import csrf_failure
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -109,7 +108,15 @@ async def require_auth(
     methods: list[str],
     within: Within = -1,
     grace: Within = None,
+    *,
+    app_route: bool = False,
 ) -> Response | None:
+    """Authentication, freshness, then CSRF for the mechanism that succeeded.
+
+    ``app_route``: the guard protects an app's view (a decorator), whose body
+    is the app's: only the CSRF token is looked for in it, without taking it
+    from the view. Library views read their body with the strict reader.
+    """
     user, method = await authn.authenticate(security, port, methods)
     if user is None:
         headers = None
@@ -121,21 +128,12 @@ async def require_auth(
     if not authn.check_and_update_authn_fresh(security, port, within_td, grace_td, method):
         return await security._reauthn_handler(security, port, within_td, grace_td)
     if method in security.cv("CSRF_PROTECT_MECHANISMS"):
-        # A safe method never carries a CSRF token: do not parse its body.
-        if not port.is_websocket and port.request.method not in SAFE_METHODS:
-            try:
-                form = await security.request_form(port)
-            except InvalidInput as exc:
-                return input_error_response(security, port, exc)
-            failure = check_csrf(security, port, form)
+        # A websocket handshake carries no token: its Origin is checked instead.
+        if not port.is_websocket:
+            body = app_body_token if app_route else library_body_token
+            failure = await check_csrf(security, port, body(security, port))
             if failure is not None:
-                return (
-                    security.render_json_response(
-                        port, error_payload(security.message(failure)), 400
-                    )
-                    if want_json(port)
-                    else port.make_response(security.message(failure), 400)
-                )
+                return csrf_failure(security, port, failure)
     else:
         mark_csrf_not_needed(port)
     request_state(port.g).authn_via = method
@@ -178,21 +176,17 @@ async def require_anonymous(security: Security, port: WebPort) -> Response | Non
     return port.redirect(security.post_login_url(port))
 
 
-async def require_unauth_csrf(security: Security, port: WebPort) -> Response | None:
+async def require_unauth_csrf(
+    security: Security, port: WebPort, *, app_route: bool = False
+) -> Response | None:
     """CSRF for endpoints usable without login, honouring CSRF_IGNORE_UNAUTH_ENDPOINTS."""
     if security.cv("CSRF_IGNORE_UNAUTH_ENDPOINTS"):
         user = await authn.load_request_user(security, port)
         if user is None:
             mark_csrf_not_needed(port)
             return None
-    try:
-        form = await security.request_form(port)
-    except InvalidInput as exc:
-        return input_error_response(security, port, exc)
-    failure = check_csrf(security, port, form)
+    body = app_body_token if app_route else library_body_token
+    failure = await check_csrf(security, port, body(security, port))
     if failure is None:
         return None
-    msg = security.message(failure)
-    if want_json(port):
-        return security.render_json_response(port, error_payload(msg), 400)
-    return port.make_response(msg, 400)
+    return csrf_failure(security, port, failure)

@@ -20,7 +20,7 @@ from . import authn
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, want_json
 from .form_input import InvalidInput
-from .responses import input_error_response
+from .responses import apply_cache_control, input_error_response
 from .routes import Route, enabled_routes
 
 if TYPE_CHECKING:
@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 
 async def run_view(security: Security, port: WebPort, view: Any) -> Response:
-    """Call a core view and turn typed failures into the documented envelope."""
+    """Call a core view, turn typed failures into the documented envelope, and
+    mark every answer of the library as not to be cached (CACHE_CONTROL)."""
+    return apply_cache_control(security, await _answer(security, port, view))
+
+
+async def _answer(security: Security, port: WebPort, view: Any) -> Response:
     try:
         response: Response = await view(security, port)
         return response
@@ -47,19 +52,19 @@ async def run_view(security: Security, port: WebPort, view: Any) -> Response:
         return port.make_response(msg, exc.status)
 
 
-def has_credentials(security: Security, port: WebPort) -> bool:
-    """Cheap test (no I/O) whether loading the user could find anyone."""
+async def has_credentials(security: Security, port: WebPort) -> bool:
+    """Cheap test (no datastore I/O) whether loading the user could find anyone."""
     request = port.request
     if security.app_config.get("SESSION_COOKIE_NAME", "session") in request.cookies:
         return True
     if security.remember_cookie_name in request.cookies:
         return True
-    return bool(authn.presented_auth_token(security, port))
+    return bool(await authn.presented_auth_token(security, port))
 
 
 async def start_request(security: Security, port: WebPort) -> None:
     """Before the view: resolve the user once, only if the request carries credentials."""
-    if has_credentials(security, port):
+    if await has_credentials(security, port):
         await authn.load_request_user(security, port)
 
 

@@ -47,6 +47,16 @@ class WebPort(Protocol):
         """Parsed urlencoded or multipart form fields."""
         ...
 
+    async def body_field(self, name: str) -> Any:
+        """One top-level member of a JSON or form body, or None.
+
+        Read through the framework's own parser and cache, under the app's own
+        size limit, so the app's view can still read the body: this is how the
+        CSRF check (and the "json" auth-token source) look into an app route's
+        body without taking it from the app.
+        """
+        ...
+
     def url_for(self, endpoint: str, **values: Any) -> str: ...
 
     async def render_template(self, template: str, **context: Any) -> str: ...

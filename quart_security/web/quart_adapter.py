@@ -14,6 +14,7 @@ from werkzeug.sansio.response import Response
 
 from ..extension import Adapter
 from ..state import request_state, set_current_security
+from .form_input import FORM_MIMETYPES, is_json_mimetype, json_member
 from .lifecycle import build_blueprint, end_request, finish_response, run_view, start_request
 from .port import BodyTooLarge
 from .routes import Route
@@ -66,6 +67,17 @@ class QuartPort:
         except RequestEntityTooLarge:
             raise BodyTooLarge() from None
         return form
+
+    async def body_field(self, name: str) -> Any:
+        request = quart.request
+        if is_json_mimetype(request.mimetype):
+            # Parsed here from the cached raw body: Quart's get_json raises on
+            # a body that is not UTF-8 even when asked to be silent.
+            raw = await request.get_data(True, False, False)  # cached, bytes
+            return json_member(raw, name)
+        if request.mimetype in FORM_MIMETYPES:
+            return (await request.form).get(name)
+        return None
 
     def url_for(self, endpoint: str, **values: Any) -> str:
         return quart.url_for(endpoint, **values)

@@ -18,6 +18,27 @@ if TYPE_CHECKING:
     from .port import WebPort
 
 
+def apply_cache_control(security: Security, response: Response) -> Response:
+    """SECURITY_CACHE_CONTROL on an answer of the library (Flask-Security's add_cache_control).
+
+    Every library endpoint and every refusal of a decorator gets it: they
+    carry CSRF and auth tokens, user data, or say who is signed in.
+    """
+    for directive, value in (security.cv("CACHE_CONTROL") or {}).items():
+        setattr(response.cache_control, directive.replace("-", "_"), value)
+    return response
+
+
+def flash(security: Security, port: WebPort, key: str, **kwargs: Any) -> None:
+    """Flask's/Quart's flash (session ``_flashes``), honouring FLASH_MESSAGES."""
+    if not security.cv("FLASH_MESSAGES"):
+        return
+    text, category = security.message_with_category(key, **kwargs)
+    flashes = list(port.session.get("_flashes") or [])
+    flashes.append((category, text))
+    port.session["_flashes"] = flashes
+
+
 def wants_auth_token(port: WebPort) -> bool:
     """``?include_auth_token`` on a POST (never on GET: C-04)."""
     return port.request.method == "POST" and "include_auth_token" in port.request.args
@@ -40,6 +61,18 @@ def input_error_response(security: Security, port: WebPort, exc: InvalidInput) -
     else:
         payload = error_payload(security.message(exc.message_key))
     return security.render_json_response(port, payload, exc.status)
+
+
+def csrf_failure(security: Security, port: WebPort, message_key: str) -> Response:
+    """The one answer to a request that fails CSRF (400), for every endpoint and guard.
+
+    Shaped like Flask-Security's form-level CSRF error: the message in
+    ``errors`` and under the ``csrf_token`` field.
+    """
+    msg = security.message(message_key)
+    if want_json(port):
+        return security.render_json_response(port, error_payload(None, {"csrf_token": [msg]}), 400)
+    return port.make_response(msg, 400, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def json_ok(
@@ -104,11 +137,7 @@ async def render_page(
         **security.template_context(port),
         **context,
     )
-    return port.make_response(
-        html,
-        status,
-        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
-    )
+    return port.make_response(html, status, {"Content-Type": "text/html; charset=utf-8"})
 
 
 async def form_failure(
@@ -140,6 +169,19 @@ def safe_next_url(security: Security, port: WebPort, *candidates: Any) -> str | 
         if target is not None:
             return target
     return None
+
+
+def refuse_unsafe_next(security: Security, port: WebPort, form: SecurityForm) -> None:
+    """INVALID_REDIRECT on the form's ``next`` (or the query's) when it is not safe.
+
+    Flask-Security's NextFormMixin: a form that takes ``next`` fails with a
+    field error rather than quietly going elsewhere, in JSON and HTML alike.
+    """
+    target = form.data.get("next") or port.request.args.get("next")
+    if target and safe_next_url(security, port, target) is None:
+        form.add_error("next", "INVALID_REDIRECT")
+        if "next" in form:
+            form["next"].data = ""  # never rendered back into the page
 
 
 def redirect_after(

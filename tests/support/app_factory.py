@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quart import Quart, jsonify, websocket
+from quart import Quart, jsonify, request, websocket
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from quart_security import (
@@ -27,6 +27,7 @@ from quart_security import (
     permissions_required,
     roles_accepted,
     roles_required,
+    unauth_csrf,
 )
 from quart_security.clock import FrozenClock
 from quart_security.datastore.base import UserDatastore
@@ -139,6 +140,8 @@ async def create_test_app(
         SECURITY_PASSWORD_SALT="test-salt",
         SECURITY_PASSWORD_HASH_OPTIONS=FAST_ARGON2,
         SECURITY_PASSWORD_HASH_POOL_SIZE=2,
+        # Links in mails are built from this, never from the Host header.
+        SECURITY_EXTERNAL_BASE_URL="https://app.example",
         TESTING=True,
     )
     app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})
@@ -159,6 +162,19 @@ async def create_test_app(
     return BuiltApp(app, security, datastore, close, clock)
 
 
+async def _echo() -> dict[str, Any]:
+    """What an app view reads of its request body after the library's guards ran."""
+    raw = await request.get_data()
+    form = await request.form
+    return {
+        "raw": raw.decode("latin-1"),
+        "json": await request.get_json(silent=True),
+        "form": form.to_dict(flat=False),
+        "files": sorted((await request.files).keys()),
+        "user": current_user.email if current_user.is_authenticated else None,
+    }
+
+
 def _add_test_routes(app: Quart) -> None:
     @app.route("/")
     async def index() -> Any:
@@ -172,6 +188,26 @@ def _add_test_routes(app: Quart) -> None:
     @auth_required()
     async def me() -> Any:
         return jsonify(email=current_user.email)
+
+    @app.route("/api/app-login", methods=["POST"])
+    async def app_login() -> Any:
+        """App code signing a user in itself (it checked the credentials its own way)."""
+        from quart_security import login_user
+        from quart_security.state import current_security
+
+        data = await request.get_json()
+        user = await current_security().store.find_user(email=data["email"])
+        return jsonify(logged_in=await login_user(user))
+
+    @app.route("/api/echo", methods=["POST", "PUT"])
+    @auth_required()
+    async def echo() -> Any:
+        return jsonify(await _echo())
+
+    @app.route("/api/open-echo", methods=["POST"])
+    @unauth_csrf()
+    async def open_echo() -> Any:
+        return jsonify(await _echo())
 
     @app.route("/api/token", methods=["GET", "POST"])
     @auth_token_required

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_compat import (
@@ -33,6 +33,7 @@ from flask_compat import (
     permissions_required,
     roles_accepted,
     roles_required,
+    unauth_csrf,
 )
 from flask_compat.models import fsqla_v3 as fsqla
 from quart_security.clock import FrozenClock
@@ -114,6 +115,8 @@ def build_flask_app(
         SECURITY_PASSWORD_SALT="test-salt",
         SECURITY_PASSWORD_HASH_OPTIONS=FAST_ARGON2,
         SECURITY_PASSWORD_HASH_POOL_SIZE=2,
+        # Links in mails are built from this, never from the Host header.
+        SECURITY_EXTERNAL_BASE_URL="https://app.example",
         SQLALCHEMY_DATABASE_URI=sync_database_url(backend, tmp_path),
         TESTING=True,
     )
@@ -170,6 +173,18 @@ def flask_app_sync(backend: str, tmp_path: Any, **settings: Any) -> Iterator[Fla
         dispose(built)
 
 
+def _echo() -> dict[str, Any]:
+    """What an app view reads of its request body after the library's guards ran."""
+    raw = request.get_data()
+    return {
+        "raw": raw.decode("latin-1"),
+        "json": request.get_json(silent=True),
+        "form": request.form.to_dict(flat=False),
+        "files": sorted(request.files.keys()),
+        "user": current_user.email if current_user.is_authenticated else None,
+    }
+
+
 def add_test_routes(app: Flask) -> None:
     """The routes of app_factory._add_test_routes, as Flask (sync) views."""
 
@@ -185,6 +200,27 @@ def add_test_routes(app: Flask) -> None:
     @auth_required()
     def me() -> Any:
         return jsonify(email=current_user.email)
+
+    @app.route("/api/app-login", methods=["POST"])
+    def app_login() -> Any:
+        """App code signing a user in itself (it checked the credentials its own way)."""
+        from flask import current_app
+
+        from flask_compat import login_user
+
+        datastore = current_app.extensions["security"].datastore
+        user = datastore.find_user(email=request.get_json()["email"])
+        return jsonify(logged_in=login_user(user))
+
+    @app.route("/api/echo", methods=["POST", "PUT"])
+    @auth_required()
+    def echo() -> Any:
+        return jsonify(_echo())
+
+    @app.route("/api/open-echo", methods=["POST"])
+    @unauth_csrf()
+    def open_echo() -> Any:
+        return jsonify(_echo())
 
     @app.route("/api/token", methods=["GET", "POST"])
     @auth_token_required

@@ -8,7 +8,10 @@ own event loop, never on the test's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +63,17 @@ class AsyncFlaskClient:
         json: Any = None,
         data: Any = None,
         form: Mapping[str, str] | None = None,
+        files: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         scope_base: Mapping[str, Any] | None = None,
     ) -> AsyncResponse:
         kwargs: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
         if json is not None:
             kwargs["json"] = json
-        if form is not None:
+        if files:
+            # multipart, as Quart's ``form=`` + ``files=`` (werkzeug FileStorage values)
+            kwargs["data"] = {**dict(form or {}), **files}
+        elif form is not None:
             kwargs["data"] = dict(form)  # urlencoded, as Quart's ``form=``
         elif data is not None:
             kwargs["data"] = data
@@ -80,6 +87,44 @@ class AsyncFlaskClient:
             client = client.application.test_client(use_cookies=False)
         response = await asyncio.to_thread(client.open, path, **kwargs)
         return AsyncResponse(response)
+
+    def set_cookie(self, server_name: str, key: str, value: str = "") -> None:
+        """Quart's signature (the server name first)."""
+        self._client.set_cookie(key, value, domain=server_name)
+
+    def delete_cookie(self, server_name: str, key: str) -> None:
+        self._client.delete_cookie(key, domain=server_name)
+
+    @asynccontextmanager
+    async def session_transaction(self) -> AsyncIterator[Any]:
+        """Quart's ``session_transaction``: read or plant the client's session.
+
+        Flask's own is a sync context manager whose exit runs the app's
+        teardown hooks, which drive the core on the calling thread's loop: it
+        is entered and left on one worker thread, as a request would be.
+        """
+        opened: queue.Queue[Any] = queue.Queue()
+        done = threading.Event()
+
+        def hold() -> None:
+            try:
+                with self._client.session_transaction() as session:
+                    opened.put(session)
+                    done.wait()
+            except BaseException as exc:  # reported to the test below
+                opened.put(exc)
+
+        worker = threading.Thread(target=hold)
+        worker.start()
+        session = await asyncio.to_thread(opened.get)
+        if isinstance(session, BaseException):
+            worker.join()
+            raise session
+        try:
+            yield session
+        finally:
+            done.set()
+            await asyncio.to_thread(worker.join)
 
     @property
     def cookie_jar(self) -> Iterator[CookieView]:

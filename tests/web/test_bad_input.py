@@ -140,19 +140,43 @@ async def test_hashing_overload_is_503_with_retry_after(test_app: Any) -> None:
     assert again.status_code == 200
 
 
-@pytest.mark.parametrize("payload", [b"{", b"[]", b'{"x": {"$ne": 1}}', b"\xff"])
-async def test_bad_json_on_a_protected_app_route_is_400_not_500(
-    client: Any, payload: bytes
-) -> None:
-    """auth_required reads the body for the CSRF token: a bad body is the client's error."""
-    from tests.support.http import json_login
-
-    login = await json_login(client)
-    csrf = (await body(login))["response"]["csrf_token"]
+async def test_a_null_json_body_is_an_empty_form(client: Any, app: Any) -> None:
+    """``null`` is valid JSON: the answer is the one for a form with no fields."""
+    csrf = await get_csrf(client)
     response = await client.post(
-        "/api/me",
-        data=payload,
-        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf, **JSON},
+        "/login",
+        data=b"null",
+        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf},
     )
     assert response.status_code == 400
-    assert (await body(response))["meta"]["code"] == 400
+    errors = (await body(response))["response"]["field_errors"]
+    assert errors["email"] == [app.config["SECURITY_MSG_EMAIL_NOT_PROVIDED"][0]]
+    assert errors["password"] == [app.config["SECURITY_MSG_PASSWORD_NOT_PROVIDED"][0]]
+
+
+@pytest.mark.parametrize("member", [{"remember": 1}, {"email": {"$ne": None}}, {"next": [1]}])
+async def test_a_known_field_with_a_value_no_field_can_take_is_refused(
+    client: Any, app: Any, member: dict[str, Any]
+) -> None:
+    csrf = await get_csrf(client)
+    payload = {"email": "matt@lp.com", "password": PASSWORD, **member}
+    response = await client.post("/login", json=payload, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 400
+    ((field, messages),) = (await body(response))["response"]["field_errors"].items()
+    assert field == next(iter(member))
+    assert messages == [app.config["SECURITY_MSG_INVALID_INPUT"][0]]
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+async def test_unknown_members_of_any_type_are_ignored(client: Any) -> None:
+    csrf = await get_csrf(client)
+    payload = {
+        "email": "matt@lp.com",
+        "password": PASSWORD,
+        "login_count": 99,
+        "roles": [{"name": "admin"}],
+        "meta": {"$where": "1"},
+        "ratio": 1.5,
+    }
+    response = await client.post("/login", json=payload, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200, await response.get_data(as_text=True)

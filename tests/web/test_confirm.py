@@ -121,7 +121,8 @@ async def test_resend_then_follow_the_link_and_log_in(
     client: Any, app: Any, test_app: Any, smtp_sink: SmtpSink
 ) -> None:
     refused = await json_login(client, "joe@lp.com")
-    assert (await body(refused))["response"]["errors"] == [msg(app, "CONFIRMATION_REQUIRED")]
+    # Generic responses (the default): the same answer as a wrong password.
+    assert (await body(refused))["response"]["errors"] == [msg(app, "GENERIC_AUTHN_FAILED")]
     with Recorder(signals.confirm_instructions_sent) as sent:
         response = await ask(client, "JOE@lp.com")
     assert response.status_code == 200
@@ -383,7 +384,9 @@ async def test_unconfirmed_user_cannot_log_in_by_html_either(client: Any, app: A
         "/login", form={"email": "joe@lp.com", "password": PASSWORD, "csrf_token": csrf}
     )
     assert response.status_code == 400
-    assert msg(app, "CONFIRMATION_REQUIRED") in await response.get_data(as_text=True)
+    html = await response.get_data(as_text=True)
+    assert msg(app, "GENERIC_AUTHN_FAILED") in html  # generic: no "please confirm" oracle
+    assert msg(app, "CONFIRMATION_REQUIRED") not in html
     assert (await client.get("/api/me", headers=JSON)).status_code == 401
 
 

@@ -108,7 +108,7 @@ async def test_inactive_user_gets_disabled_message_when_not_generic(client: Any,
     assert errors == [app.config["SECURITY_MSG_DISABLED_ACCOUNT"][0]]
 
 
-@pytest.mark.settings(confirmable=True)
+@pytest.mark.settings(confirmable=True, return_generic_responses=False)
 async def test_unconfirmed_user_cannot_log_in(client: Any, app: Any) -> None:
     response = await json_login(client)
     assert response.status_code == 400
@@ -222,24 +222,58 @@ async def test_html_login_follows_safe_next(client: Any) -> None:
     assert response.headers["Location"] == "/api/me"
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "https://evil.example",
-        "//evil.example",
-        "/\\evil.example",
-        "https:evil.example",
-        "javascript:alert(1)",
-    ],
-)
-async def test_html_login_ignores_unsafe_next(client: Any, target: str) -> None:
+UNSAFE_NEXT = [
+    "https://evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "https:evil.example",
+    "javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("target", UNSAFE_NEXT)
+async def test_html_login_refuses_unsafe_next_in_the_form(
+    client: Any, app: Any, target: str
+) -> None:
     csrf = await get_csrf(client)
     response = await client.post(
         "/login",
         form={"email": "matt@lp.com", "password": PASSWORD, "csrf_token": csrf, "next": target},
     )
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.status_code == 400
+    assert app.config["SECURITY_MSG_INVALID_REDIRECT"][0] in await response.get_data(as_text=True)
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+@pytest.mark.parametrize("target", UNSAFE_NEXT)
+async def test_json_login_refuses_unsafe_next_in_body_or_query(
+    client: Any, app: Any, target: str
+) -> None:
+    from urllib.parse import quote
+
+    csrf = await get_csrf(client)
+    credentials = {"email": "matt@lp.com", "password": PASSWORD}
+    in_body = await client.post(
+        "/login", json={**credentials, "next": target}, headers={"X-CSRF-Token": csrf}
+    )
+    in_query = await client.post(
+        "/login?next=" + quote(target, safe=""), json=credentials, headers={"X-CSRF-Token": csrf}
+    )
+    message = app.config["SECURITY_MSG_INVALID_REDIRECT"][0]
+    for response in (in_body, in_query):
+        assert response.status_code == 400
+        assert (await body(response))["response"]["field_errors"] == {"next": [message]}
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+async def test_safe_next_in_the_json_body_is_accepted(client: Any) -> None:
+    csrf = await get_csrf(client)
+    response = await client.post(
+        "/login",
+        json={"email": "matt@lp.com", "password": PASSWORD, "next": "/api/me"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status_code == 200
 
 
 async def test_session_cookie_changes_on_login_and_old_one_is_anonymous(app: Any) -> None:
@@ -294,3 +328,163 @@ def _session_cookie(client: Any) -> str | None:
         if cookie.name == "session":
             return str(cookie.value)
     return None
+
+
+# ------------------------------------------------------------------ one answer for every refusal
+def _same_answer(response: Any, *skip: str) -> tuple[int, list[tuple[str, str]]]:
+    """Status and headers, less Date (the clock of the server, not of the account)."""
+    ignored = {"date", *skip}
+    return response.status_code, sorted(
+        (k, v) for k, v in response.headers.items() if k.lower() not in ignored
+    )
+
+
+@pytest.mark.settings(confirmable=True)
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "html"])
+async def test_generic_refusals_are_byte_identical(test_app: Any, as_json: bool) -> None:
+    """Unknown, wrong password, inactive and unconfirmed (right password) read the same."""
+    from quart_security.clock import utcnow_naive
+
+    async with test_app.app.app_context():
+        for email in ("joe@lp.com", "tiya@lp.com"):  # confirmed; tiya is also inactive
+            user = await test_app.store.find_user(email=email)
+            user.confirmed_at = utcnow_naive(test_app.clock)
+            await test_app.store.put(user)
+        await test_app.store.commit()
+        await test_app.store.end_unit_of_work()
+    client = test_app.app.test_client()
+    csrf = await get_csrf(client)
+    answers = []
+    for email, password in [
+        ("nobody@lp.com", PASSWORD),  # unknown
+        ("joe@lp.com", "wrong password!"),  # wrong password
+        ("tiya@lp.com", PASSWORD),  # inactive, right password
+        ("matt@lp.com", PASSWORD),  # unconfirmed, right password
+    ]:
+        if as_json:
+            response = await client.post(
+                "/login",
+                json={"email": email, "password": password},
+                headers={"X-CSRF-Token": csrf},
+            )
+            answers.append((_same_answer(response), await response.get_data()))
+        else:
+            response = await client.post(
+                "/login", form={"email": email, "password": password, "csrf_token": csrf}
+            )
+            # The page echoes the identity typed (of a different length each
+            # time): compared with it blanked out, and so without Content-Length.
+            html = (await response.get_data(as_text=True)).replace(email, "<identity>")
+            answers.append((_same_answer(response, "content-length"), html.encode()))
+        assert response.status_code == 400
+    assert answers[0] == answers[1] == answers[2] == answers[3]
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+# ---------------------------------------------------------------------- one verify per attempt
+def _count_verifications(test_app: Any) -> tuple[list[str], Any]:
+    passwords = test_app.security.passwords
+    calls: list[str] = []
+    original = passwords.verify_and_update, passwords.dummy_verify
+
+    async def verify_and_update(password: object, hashed: str | None) -> Any:
+        calls.append("verify")
+        return await original[0](password, hashed)
+
+    async def dummy_verify(password: object) -> None:
+        calls.append("dummy")
+        await original[1](password)
+
+    passwords.verify_and_update, passwords.dummy_verify = verify_and_update, dummy_verify
+
+    def restore() -> None:
+        passwords.verify_and_update, passwords.dummy_verify = original
+
+    return calls, restore
+
+
+async def test_each_login_attempt_costs_exactly_one_verification(test_app: Any) -> None:
+    calls, restore = _count_verifications(test_app)
+    try:
+        per_attempt = []
+        for email, password in [
+            ("nobody@lp.com", PASSWORD),
+            ("not-an-email", PASSWORD),
+            ("matt@lp.com", "wrong password!"),
+            ("tiya@lp.com", PASSWORD),
+            ("matt@lp.com", PASSWORD),
+        ]:
+            client = test_app.app.test_client()
+            csrf = await get_csrf(client)
+            calls.clear()
+            await client.post(
+                "/login",
+                json={"email": email, "password": password},
+                headers={"X-CSRF-Token": csrf},
+            )
+            per_attempt.append(list(calls))
+    finally:
+        restore()
+    assert per_attempt == [["dummy"], ["dummy"], ["verify"], ["verify"], ["verify"]]
+
+
+async def test_each_basic_attempt_costs_exactly_one_verification(test_app: Any) -> None:
+    import base64
+
+    def basic(identity: str, password: str) -> dict[str, str]:
+        raw = base64.b64encode(f"{identity}:{password}".encode()).decode()
+        return {**JSON, "Authorization": f"Basic {raw}"}
+
+    calls, restore = _count_verifications(test_app)
+    try:
+        per_attempt = []
+        for identity, password in [
+            ("nobody@lp.com", PASSWORD),
+            ("matt@lp.com", "wrong password!"),
+            ("matt@lp.com", PASSWORD),
+        ]:
+            calls.clear()
+            await test_app.app.test_client().get("/api/basic", headers=basic(identity, password))
+            per_attempt.append(list(calls))
+    finally:
+        restore()
+    assert per_attempt == [["dummy"], ["verify"], ["verify"]]
+
+
+# ---------------------------------------------------------------------- the sign-in decides
+async def test_a_refusal_at_sign_in_is_the_answer(test_app: Any, monkeypatch: Any) -> None:
+    """If the account rules refuse at the moment of signing in (here: the password
+    step hands over an inactive account), the login fails: no session, an error."""
+    from quart_security.web.views import auth
+
+    real = auth.authenticate_password
+
+    async def hand_over_inactive(security: Any, field: str, identity: str, password: str) -> Any:
+        await real(security, field, "matt@lp.com", PASSWORD)
+        user = await security.store.find_user(email="tiya@lp.com")
+        assert user is not None and not user.is_active
+        return user
+
+    monkeypatch.setattr(auth, "authenticate_password", hand_over_inactive)
+    client = test_app.app.test_client()
+    response = await json_login(client)
+    assert response.status_code == 400
+    generic = test_app.app.config["SECURITY_MSG_GENERIC_AUTHN_FAILED"][0]
+    assert (await body(response))["response"]["errors"] == [generic]
+    assert (await client.get("/api/me", headers=JSON)).status_code == 401
+
+
+# ---------------------------------------------------------------------- blank passwords
+@pytest.mark.parametrize("password", [" ", "        ", "\t \n"])
+async def test_a_password_of_only_spaces_is_not_provided(
+    client: Any, app: Any, password: str
+) -> None:
+    csrf = await get_csrf(client)
+    response = await client.post(
+        "/login",
+        json={"email": "matt@lp.com", "password": password},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status_code == 400
+    fields = (await body(response))["response"]["field_errors"]
+    assert fields["password"] == [app.config["SECURITY_MSG_PASSWORD_NOT_PROVIDED"][0]]

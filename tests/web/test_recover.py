@@ -220,7 +220,7 @@ async def test_html_flow_end_to_end(test_app: Any, sink: SmtpSink) -> None:
     browser = test_app.app.test_client()
     form_page = await browser.get(path)
     assert form_page.status_code == 200
-    assert form_page.headers["Cache-Control"] == "no-store"
+    assert form_page.headers["Cache-Control"] == "private, no-store"  # CACHE_CONTROL
     form_html = await form_page.get_data(as_text=True)
     assert f'action="{path}"' in form_html
     assert 'autocomplete="new-password"' in form_html

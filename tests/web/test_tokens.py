@@ -165,3 +165,79 @@ async def test_get_auth_token_from_app_code(test_app: Any) -> None:
         "/api/token", headers={**JSON, "Authentication-Token": token}
     )
     assert (await response.get_json())["email"] == "joe@lp.com"
+
+
+# ---------------------------------------------------------------------- token sources
+# Every source of TOKEN_AUTHENTICATION_SOURCES works on the app's routes and on
+# the library's, and a source that is not listed is never read.
+
+
+@pytest.mark.settings(token_authentication_sources=["json"])
+async def test_token_in_a_json_body_on_an_app_route(app: Any) -> None:
+    token = await _token_from_session_login(app)
+    client = app.test_client()
+    got = await client.open("/api/token", method="GET", json={"auth_token": token}, headers=JSON)
+    assert got.status_code == 200, await got.get_data(as_text=True)
+    assert (await got.get_json())["email"] == "matt@lp.com"
+    # A token-authenticated POST still needs CSRF (CSRF_PROTECT_MECHANISMS has "token").
+    posted = await client.post("/api/token", json={"auth_token": token}, headers=JSON)
+    assert posted.status_code == 400
+
+
+@pytest.mark.settings(token_authentication_sources=["json"], csrf_protect_mechanisms=["session"])
+async def test_json_body_token_leaves_the_body_to_the_view(app: Any) -> None:
+    token = await _token_from_session_login(app)
+    payload = {"auth_token": token, "qty": 3, "nested": {"a": [1, None]}}
+    response = await app.test_client().post("/api/echo", json=payload, headers=JSON)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    seen = await response.get_json()
+    assert seen["user"] == "matt@lp.com"
+    assert seen["json"] == payload
+
+
+@pytest.mark.settings(token_authentication_sources=["json"], csrf_protect_mechanisms=["session"])
+async def test_json_body_token_on_a_library_route(app: Any) -> None:
+    token = await _token_from_session_login(app)
+    client = app.test_client()
+    response = await client.post(
+        "/verify", json={"auth_token": token, "password": "battery horse staple"}, headers=JSON
+    )
+    assert response.status_code == 200, await response.get_data(as_text=True)
+
+
+@pytest.mark.settings(token_authentication_sources=["header"], csrf_protect_mechanisms=["session"])
+async def test_unlisted_sources_are_not_read(app: Any) -> None:
+    token = await _token_from_session_login(app)
+    client = app.test_client()
+    by_body = await client.post("/api/token", json={"auth_token": token}, headers=JSON)
+    by_query = await client.get(f"/api/token?auth_token={token}", headers=JSON)
+    by_header = await client.get("/api/token", headers={**JSON, "Authentication-Token": token})
+    assert (by_body.status_code, by_query.status_code, by_header.status_code) == (401, 401, 200)
+
+
+@pytest.mark.settings(token_authentication_sources=["query"])
+async def test_token_in_the_query_on_a_library_route(app: Any) -> None:
+    token = await _token_from_session_login(app)
+    response = await app.test_client().get(f"/verify?auth_token={token}", headers=JSON)
+    assert response.status_code == 200
+
+
+async def _token_from_session_login(app: Any) -> str:
+    """A token obtained the way an SPA gets one (the header source may be off)."""
+    response = await json_login(app.test_client(), query="?include_auth_token")
+    assert response.status_code == 200
+    token: str = (await body(response))["response"]["user"]["authentication_token"]
+    return token
+
+
+# ---------------------------------------------------------------------- exp claim
+async def test_token_past_its_exp_claim_is_refused(test_app: Any) -> None:
+    """TOKEN_EXPIRE_TIMESTAMP(user) is written into the token and enforced."""
+    clock = test_app.clock
+    test_app.app.config["SECURITY_TOKEN_EXPIRE_TIMESTAMP"] = lambda user: int(clock.time()) + 60
+    token = await auth_token(test_app.app.test_client())
+    headers = {**JSON, "Authentication-Token": token}
+    clock.advance(timedelta(seconds=59))
+    assert (await test_app.app.test_client().get("/api/token", headers=headers)).status_code == 200
+    clock.advance(timedelta(seconds=2))  # past exp, well inside TOKEN_MAX_AGE
+    assert (await test_app.app.test_client().get("/api/token", headers=headers)).status_code == 401

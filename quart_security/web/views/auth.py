@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING
 from werkzeug.sansio.response import Response
 
 from ...errors import SecurityError
-from ...flows.login import authenticate_password
+from ...flows.authentication import may_authenticate
+from ...flows.login import authenticate_password, login_failure
 from .. import authn, guards
-from ..csrf import check_csrf
+from ..csrf import check_csrf, library_body_token
 from ..envelope import want_json
 from ..forms import LoginForm, VerifyForm
 from ..responses import (
+    csrf_failure,
     form_failure,
-    json_errors,
     json_ok,
     redirect_after,
+    refuse_unsafe_next,
     render_page,
     wants_auth_token,
 )
@@ -54,17 +56,23 @@ async def login(security: Security, port: WebPort) -> Response:
     if failure is not None:
         return failure
     form = LoginForm(formdata=await security.request_form(port))
-    if not form.check():
+    form.check()
+    refuse_unsafe_next(security, port, form)
+    if form.key_errors:
         return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
     field, identity = form.identity()
     try:
         user = await authenticate_password(security, field, identity, str(form.password.data))
+        remember = bool(form.remember.data)
+        if not await authn.login_user(
+            security, port, user, remember=remember, authn_via=["password"]
+        ):
+            # The account rules decide once more at the moment of signing in.
+            refusal = may_authenticate(security.cv, user) or "DISABLED_ACCOUNT"
+            raise login_failure(security, refusal, field)
     except SecurityError as exc:
         form.add_error(exc.field or "", exc.message_key)
         return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
-    await authn.login_user(
-        security, port, user, remember=bool(form.remember.data), authn_via=["password"]
-    )
     await security.store.commit()
     if is_json:
         return json_ok(
@@ -83,13 +91,9 @@ async def logout(security: Security, port: WebPort) -> Response:
         and security.cv("LOGOUT_CSRF")
         and request_state_via(port) == "session"
     ):
-        failure = check_csrf(security, port, await security.request_form(port))
+        failure = await check_csrf(security, port, library_body_token(security, port))
         if failure is not None:
-            return (
-                json_errors(security, port, {"csrf_token": [failure]})
-                if want_json(port)
-                else port.make_response(security.message(failure), 400)
-            )
+            return csrf_failure(security, port, failure)
     if user is not None:
         await authn.logout_user(security, port)
     if port.request.method == "POST" and want_json(port):

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from werkzeug.sansio.response import Response
 from wtforms import EmailField, SubmitField
 
-from ...config import get_message
 from ...errors import SecurityError
 from ...flows.change_email import confirm_change, request_change
 from .. import authn, guards, routes
@@ -105,24 +104,19 @@ def _view_url(security: Security, port: WebPort, value: Any, qparams: dict[str, 
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _message(security: Security, key: str, **kwargs: Any) -> tuple[str, str]:
-    """(text, category): Flask-Security puts the message under its category's name."""
-    return security.message(key, **kwargs), get_message(security.app_config, key, **kwargs)[1]
-
-
 async def change_email_confirm(security: Security, port: WebPort) -> Response:
     spa = security.cv("REDIRECT_BEHAVIOR") == "spa"
     try:
         done = await confirm_change(security, routes.view_arg(port, "token"))
     except SecurityError as exc:
-        text, category = _message(security, exc.message_key, **exc.message_kwargs)
+        text, category = security.message_with_category(exc.message_key, **exc.message_kwargs)
         error_view = security.cv("CHANGE_EMAIL_ERROR_VIEW")
         if spa and error_view:
             return port.redirect(_view_url(security, port, error_view, {category: text}))
         if error_view:
             return port.redirect(_view_url(security, port, error_view, {}))
         return port.redirect(security.url_for_security(port, "change_email"))
-    text, category = _message(security, "CHANGE_EMAIL_CONFIRMED")
+    text, category = security.message_with_category("CHANGE_EMAIL_CONFIRMED")
     target = security.cv("POST_CHANGE_EMAIL_VIEW") or security.cv("POST_LOGIN_VIEW") or "/"
     if spa:
         qparams = done.user.get_redirect_qparams({category: text})

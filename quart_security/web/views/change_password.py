@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from werkzeug.sansio.response import Response
 from wtforms import PasswordField, SubmitField
 
+from ...crypto.password_policy import password_provided
 from ...errors import SecurityError
 from ...flows import change_password as flow
 from ...state import request_state
@@ -41,11 +42,11 @@ class ChangePasswordForm(SecurityForm):
         if self.key_errors:
             return
         new, confirm = self.new_password.data, self.new_password_confirm.data
-        if not new:
+        if not password_provided(new):
             self.add_error("new_password", "PASSWORD_NOT_PROVIDED")
-        if not confirm:
+        if not password_provided(confirm):
             self.add_error("new_password_confirm", "PASSWORD_NOT_PROVIDED")
-        elif new and new != confirm:
+        elif password_provided(new) and new != confirm:
             self.add_error("new_password_confirm", "RETYPE_PASSWORD_MISMATCH")
 
 

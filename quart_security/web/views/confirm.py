@@ -16,14 +16,12 @@ from werkzeug.sansio.response import Response
 from wtforms import EmailField, SubmitField
 
 from ...clock import format_duration
-from ...config import get_message
 from ...errors import SecurityError
 from ...flows.confirm import confirm_email_token, request_confirmation
 from .. import authn, guards, routes
 from ..envelope import want_json
 from ..forms import SecurityForm
-from ..responses import json_errors, json_ok, render_page, view_redirect_url
-from .register import flash
+from ..responses import flash, json_errors, json_ok, render_page, view_redirect_url
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -47,7 +45,7 @@ def _redirect(port: WebPort, location: str) -> Response:
 
 
 def _error_redirect(security: Security, port: WebPort, key: str, **kwargs: Any) -> Response:
-    text, category = get_message(security.app_config, key, **kwargs)
+    text, category = security.message_with_category(key, **kwargs)
     error_view = security.cv("CONFIRM_ERROR_VIEW")
     if security.cv("REDIRECT_BEHAVIOR") == "spa" and error_view:
         # No identity in the query: anyone holding the link would read it.
@@ -59,7 +57,7 @@ def _error_redirect(security: Security, port: WebPort, key: str, **kwargs: Any) 
 
 
 def _success_target(security: Security, port: WebPort, user: Any) -> str:
-    text, category = get_message(security.app_config, "EMAIL_CONFIRMED")
+    text, category = security.message_with_category("EMAIL_CONFIRMED")
     view = security.cv("POST_CONFIRM_VIEW")
     if security.cv("REDIRECT_BEHAVIOR") == "spa" and view:
         return view_redirect_url(security, port, view, user.get_redirect_qparams({category: text}))
@@ -95,7 +93,7 @@ async def send_confirmation(security: Security, port: WebPort) -> Response:
     await security.store.commit()
     if is_json:
         return json_ok(security, port)
-    info = get_message(security.app_config, "CONFIRMATION_REQUEST", email=email)[0]
+    info = security.message("CONFIRMATION_REQUEST", email=email)
     return await _page(security, port, form, info_messages=[info])
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.sansio.response import Response
 from wtforms import PasswordField, StringField, SubmitField
 
-from ... import config as config_module
 from ...clock import format_duration
+from ...crypto.password_policy import password_provided
 from ...flows import recover as flow
 from ...identity import validate_email_address
 from .. import authn, guards, routes
@@ -55,7 +55,7 @@ class ResetPasswordForm(SecurityForm):
         for field, value in (("password", password), ("password_confirm", confirm)):
             if value is not None and not isinstance(value, str):
                 self.add_error(field, "INVALID_INPUT")
-            elif not value:
+            elif not password_provided(value):
                 self.add_error(field, "PASSWORD_NOT_PROVIDED")
         if "password_confirm" not in self.key_errors and password != confirm:
             self.add_error("password_confirm", "RETYPE_PASSWORD_MISMATCH")
@@ -170,7 +170,7 @@ async def reset_password(security: Security, port: WebPort) -> Response:
             key, kwargs = _token_error(security, status)
             error_view = security.cv("RESET_ERROR_VIEW")
             if _is_spa(security) and error_view:
-                text, category = config_module.get_message(security.app_config, key, **kwargs)
+                text, category = security.message_with_category(key, **kwargs)
                 return port.redirect(
                     view_redirect_url(security, port, str(error_view), {category: text})
                 )

@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.sansio.response import Response
 from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
 
-from ...config import get_message
 from ...flows.register import RegistrationInput, RegistrationRefused, register_user
 from .. import authn, guards
 from ..envelope import want_json
 from ..forms import SecurityForm
-from ..responses import json_errors, json_ok, redirect_after, render_page, wants_auth_token
+from ..responses import (
+    flash,
+    json_errors,
+    json_ok,
+    redirect_after,
+    refuse_unsafe_next,
+    render_page,
+    wants_auth_token,
+)
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -37,11 +44,10 @@ class RegisterFormV2(SecurityForm):
     submit = SubmitField("Register")
 
     def __init__(self, security: Security, formdata: Any = None, **kwargs: Any) -> None:
-        super().__init__(formdata=formdata, **kwargs)
-        if not security.cv("USERNAME_ENABLE"):
-            del self["username"]
+        omit = [] if security.cv("USERNAME_ENABLE") else ["username"]
         if not security.cv("PASSWORD_CONFIRM_REQUIRED"):
-            del self["password_confirm"]
+            omit.append("password_confirm")
+        super().__init__(formdata=formdata, omit=omit, **kwargs)
 
     def registration_input(self) -> RegistrationInput:
         username = self._fields.get("username")
@@ -53,16 +59,6 @@ class RegisterFormV2(SecurityForm):
             username=username.data if username is not None else None,
             next=self.next.data,
         )
-
-
-def flash(security: Security, port: WebPort, key: str, **kwargs: Any) -> None:
-    """Flask's/Quart's flash (session ``_flashes``), honouring FLASH_MESSAGES."""
-    if not security.cv("FLASH_MESSAGES"):
-        return
-    text, category = get_message(security.app_config, key, **kwargs)
-    flashes = list(port.session.get("_flashes") or [])
-    flashes.append((category, text))
-    port.session["_flashes"] = flashes
 
 
 async def _page(security: Security, port: WebPort, form: RegisterFormV2, status: int) -> Response:
@@ -87,7 +83,10 @@ async def register(security: Security, port: WebPort) -> Response:
     if failure is not None:
         return failure
     form = RegisterFormV2(security, formdata=await security.request_form(port))
+    refuse_unsafe_next(security, port, form)
     try:
+        if form.key_errors:  # nothing is looked up or written for a bad next
+            raise RegistrationRefused([])
         outcome = await register_user(security, port, form.registration_input())
     except RegistrationRefused as exc:
         for problem in exc.problems:
