@@ -11,6 +11,9 @@ Tables are created the usual SQLAlchemy way (use Alembic in production)::
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
 
+The user table's case-insensitive unique indexes on email and username come
+with the packaged models; see docs/datastores.md.
+
 Unit of work: one ``AsyncSession`` per task context, kept in a ContextVar owned
 by this datastore, opened at first use with ``expire_on_commit=False`` (a
 committed object must stay readable: a lazy reload raises MissingGreenlet).
@@ -47,10 +50,10 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     bindparam,
     case,
     event,
-    func,
     inspect,
     select,
     update,
@@ -65,7 +68,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..clock import Clock, SystemClock, utcnow_naive
 from ..errors import DatastoreError, DuplicateIdentityError, InvalidFieldValueError
 from ..mixins import WebAuthnMixin
-from ..models.sqla import AsaList
+from ..models.sqla import (
+    AsaList,
+    ensure_sqlite_fold,
+    fold_case,
+    identity_of_index,
+)
 from .base import RoleT, UserDatastore, UserT
 
 __all__ = [
@@ -76,8 +84,6 @@ __all__ = [
 
 # Longest attribute name echoed back in an error message.
 _MAX_NAME_IN_ERROR = 64
-# SQLite's built-in lower() folds ASCII only; this one folds like PostgreSQL's.
-_SQLITE_LOWER = "qs_lower"
 
 
 # ---------------------------------------------------------------------- values
@@ -196,42 +202,50 @@ def _validate_object(obj: Any) -> None:
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_SQLITE_UNIQUE_INDEX = re.compile(r"UNIQUE constraint failed: index '([^']+)'")
 _PG_UNIQUE_KEY = re.compile(r"Key \(([^)]*)\)=")
 
 
-def _translate_integrity_error(exc: IntegrityError) -> DatastoreError:
-    """A typed error naming the column, without echoing the offending value."""
+def _translate_integrity_error(
+    exc: IntegrityError, field_of_index: Callable[[str], str | None] = lambda name: None
+) -> DatastoreError:
+    """A typed error naming the column, without echoing the offending value.
+
+    A unique index on an expression (the folded email) names no column:
+    ``field_of_index`` says which field a violated index guards.
+    """
     orig = exc.orig
     text = str(orig)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     sqlite_match = _SQLITE_UNIQUE.search(text)
     if sqlstate != "23505" and sqlite_match is None:
         return DatastoreError("the database refused the change (integrity constraint)")
+    # asyncpg keeps the details on the wrapped exception; psycopg (flask_compat) on .diag.
+    cause = getattr(orig, "__cause__", None)
+    diag = getattr(orig, "diag", None)
+    index_match = _SQLITE_UNIQUE_INDEX.search(text)
+    index = getattr(cause, "constraint_name", None) or getattr(diag, "constraint_name", None)
+    if index_match is not None:
+        index = index_match.group(1)
+    field = field_of_index(index) if isinstance(index, str) else None
+    if field is not None:
+        return DuplicateIdentityError(field)
     columns: list[str] = []
-    # asyncpg keeps the detail on the wrapped exception; psycopg (flask_compat) on .diag.
-    detail = getattr(getattr(orig, "__cause__", None), "detail", None) or getattr(
-        getattr(orig, "diag", None), "message_detail", None
-    )
+    detail = getattr(cause, "detail", None) or getattr(diag, "message_detail", None)
     pg_match = _PG_UNIQUE_KEY.match(detail) if isinstance(detail, str) else None
     if pg_match is not None:
         columns = [c.strip() for c in pg_match.group(1).split(",")]
-    elif sqlite_match is not None:
+    elif sqlite_match is not None and index_match is None:
         columns = [c.strip().rsplit(".", 1)[-1] for c in sqlite_match.group(1).split(",")]
     field = columns[0] if len(columns) == 1 and columns[0].isidentifier() else None
     return DuplicateIdentityError(field)
 
 
-def _sqlite_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _register_sqlite_lower(connection: Connection) -> None:
-    pooled = connection.connection
-    if not pooled.info.get(_SQLITE_LOWER):
-        dbapi = pooled.dbapi_connection
-        assert dbapi is not None
-        dbapi.create_function(_SQLITE_LOWER, 1, _sqlite_lower, deterministic=True)
-        pooled.info[_SQLITE_LOWER] = True
+def _fold_on_begin(session: Session, transaction: Any, connection: Connection) -> None:
+    # The fallback for a SQLite connection the process-wide connect listener
+    # did not see (another driver, or opened before quart_security was
+    # imported): without qs_lower, writes to the user table fail.
+    ensure_sqlite_fold(connection)
 
 
 # ---------------------------------------------------------------------- writes
@@ -275,8 +289,9 @@ def _has_writes(session: Session) -> bool:
     return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
 
 
-# Row validation before a flush; noting anything that wrote.
+# Row validation before a flush; noting anything that wrote; qs_lower on SQLite.
 _SESSION_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("after_begin", _fold_on_begin),
     ("before_flush", _validate_before_flush),
     ("after_flush", _note_write),
     ("do_orm_execute", _note_statement),
@@ -308,10 +323,12 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         # Sessions opened and not yet ended, so aclose() can release them all.
         self._open_sessions: set[AsyncSession] = set()
         self._session_class: type[Session] | None = None
-        self._find_user_statements: dict[tuple[str, str], Any] = {}
+        self._find_user_statements: dict[tuple[str, bool], Any] = {}
         self._validated = tuple(
             m for m in (user_model, role_model, webauthn_model) if m is not None
         )
+        user_table = inspect(user_model).local_table
+        self._user_table = user_table if isinstance(user_table, Table) else None
 
     # -------------------------------------------------------------- unit of work
     @property
@@ -356,10 +373,14 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             yield session
         except IntegrityError as exc:
             await self._quiet_rollback(session)
-            raise _translate_integrity_error(exc) from exc
+            raise _translate_integrity_error(exc, self._field_of_index) from exc
         except Exception:
             await self._quiet_rollback(session)
             raise
+
+    def _field_of_index(self, name: str) -> str | None:
+        table = self._user_table
+        return identity_of_index(table, name) if table is not None else None
 
     @staticmethod
     async def _quiet_rollback(session: AsyncSession) -> None:
@@ -497,23 +518,17 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             raise ValueError(f"{caller}: {attr} {problem.message}")
         return False, None
 
-    async def _lower_function(self, session: AsyncSession) -> str:
-        """The SQL function that folds case like PostgreSQL's lower(), on this dialect."""
-        connection = await session.connection()
-        if connection.dialect.name != "sqlite":
-            return "lower"
-        await connection.run_sync(_register_sqlite_lower)
-        return _SQLITE_LOWER
-
-    def _find_user_statement(self, attr: str, column: Column[Any], lower_name: str) -> Any:
+    def _find_user_statement(self, attr: str, column: Column[Any], folded: bool) -> Any:
         """The lookup statement for one column, built once and reused with a bound value.
 
         Building ``select(...).options(joinedload(...))`` costs about as much
         as SQLAlchemy's compiled-statement cache saves; keep the built one.
         An exact match on a unique column needs no ORDER BY/LIMIT (which would
-        also make the roles join a subquery).
+        also make the roles join a subquery). A case-insensitive match folds
+        with ``fold_case``, the expression the unique indexes are built on, so
+        it folds as they do (and PostgreSQL can answer it from the index).
         """
-        key = (attr, lower_name)
+        key = (attr, folded)
         stmt = self._find_user_statements.get(key)
         if stmt is not None:
             return stmt
@@ -524,9 +539,9 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         if "roles" in inspect(model).relationships:
             stmt = stmt.options(joinedload(model.roles))
         exact: ColumnElement[bool] = target == value
-        if lower_name:
-            lower = getattr(func, lower_name)
-            stmt = stmt.where(lower(target) == lower(value)).order_by(case((exact, 0), else_=1))
+        if folded:
+            stmt = stmt.where(fold_case(target) == fold_case(value))
+            stmt = stmt.order_by(case((exact, 0), else_=1))
             stmt = stmt.order_by(*inspect(model).primary_key).limit(2)
         elif column.unique or column.primary_key:
             stmt = stmt.where(exact)
@@ -540,6 +555,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
 
         A case-insensitive match that is ambiguous (``Bob@x`` and ``bob@x`` both
         exist and neither is the exact value) finds nobody rather than a guess.
+        The unique indexes make that impossible; a database created without
+        them may hold such rows.
         """
         attr, value = self._single_criterion(kwargs)
         model = self.user_model
@@ -548,10 +565,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         if not can_match:
             return None
         async with self._guard() as session:
-            lower_name = ""
-            if case_insensitive and isinstance(column.type, String):
-                lower_name = await self._lower_function(session)
-            stmt = self._find_user_statement(attr, column, lower_name)
+            folded = case_insensitive and isinstance(column.type, String)
+            stmt = self._find_user_statement(attr, column, folded)
             result = await session.execute(stmt, {"value": value})
             users = list(result.unique().scalars())
         if len(users) > 1 and case_insensitive and getattr(users[0], attr) != value:

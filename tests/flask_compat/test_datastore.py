@@ -163,6 +163,22 @@ def test_a_change_made_on_the_model_is_validated_when_the_app_flushes(built: Any
         assert datastore.find_user(email="matt@lp.com").username != "x" * 300
 
 
+def test_fsqla_v3_models_refuse_a_second_spelling_of_an_identity(built: Any) -> None:
+    """Issue #11 on Flask-SQLAlchemy: the fsqla_v3 models carry the folded unique indexes."""
+    datastore = built.datastore
+    for kwargs, field in (
+        ({"email": "MATT@lp.com"}, "email"),
+        ({"email": "new@lp.com", "username": "Matt"}, "username"),
+    ):
+        with built.app.flask_app.app_context():
+            datastore.create_user(password=None, **kwargs)
+            with pytest.raises(DuplicateIdentityError) as info:
+                datastore.commit()
+            assert info.value.field == field
+    with built.app.flask_app.app_context():
+        assert datastore.find_user(email="matt@LP.com", case_insensitive=True).username == "matt"
+
+
 def test_a_dropped_app_does_not_keep_its_datastore_alive(tmp_path: Path) -> None:
     import gc
     import weakref
