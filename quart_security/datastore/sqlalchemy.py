@@ -11,8 +11,9 @@ Tables are created the usual SQLAlchemy way (use Alembic in production)::
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
 
-The user table's case-insensitive unique indexes on email and username come
-with the packaged models; see docs/datastores.md.
+A database created without the case-insensitive unique indexes on email and
+username (by Flask-Security, say) gets them from ``await
+datastore.create_indexes()``; see docs/datastores.md.
 
 Unit of work: one ``AsyncSession`` per task context, kept in a ContextVar owned
 by this datastore, opened at first use with ``expire_on_commit=False`` (a
@@ -46,6 +47,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -54,7 +56,9 @@ from sqlalchemy import (
     bindparam,
     case,
     event,
+    func,
     inspect,
+    literal,
     select,
     update,
 )
@@ -63,15 +67,18 @@ from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..clock import Clock, SystemClock, utcnow_naive
 from ..errors import DatastoreError, DuplicateIdentityError, InvalidFieldValueError
 from ..mixins import WebAuthnMixin
 from ..models.sqla import (
+    FOLD_INDEX_DIALECTS,
     AsaList,
     ensure_sqlite_fold,
     fold_case,
+    identity_indexes,
     identity_of_index,
 )
 from .base import RoleT, UserDatastore, UserT
@@ -246,6 +253,40 @@ def _fold_on_begin(session: Session, transaction: Any, connection: Connection) -
     # did not see (another driver, or opened before quart_security was
     # imported): without qs_lower, writes to the user table fail.
     ensure_sqlite_fold(connection)
+
+
+def _create_index(connection: Connection, index: Index) -> None:
+    connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _clashing_identities(connection: Connection, table: Table, indexes: list[Index]) -> list[str]:
+    """The identities (email, username) that existing rows share case-insensitively."""
+    clashing: list[str] = []
+    for index in indexes:
+        attr = identity_of_index(table, str(index.name))
+        if attr is None:
+            continue
+        folded = fold_case(table.c[attr])
+        stmt = (
+            select(literal(1))
+            .select_from(table)
+            .where(table.c[attr].is_not(None))
+            .group_by(folded)
+            .having(func.count() > 1)
+            .limit(1)
+        )
+        if connection.execute(stmt).first() is not None:
+            clashing.append(attr)
+    return clashing
+
+
+def _clash_error(table: Table, attrs: list[str]) -> DatastoreError:
+    names = " and ".join(attrs)
+    return DatastoreError(
+        f"cannot create the case-insensitive unique index on {table.name!r} ({names}): "
+        f"existing rows hold {names} values that differ only in case; resolve them "
+        "first (docs/datastores.md shows a query that lists them)"
+    )
 
 
 # ---------------------------------------------------------------------- writes
@@ -555,8 +596,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
 
         A case-insensitive match that is ambiguous (``Bob@x`` and ``bob@x`` both
         exist and neither is the exact value) finds nobody rather than a guess.
-        The unique indexes make that impossible; a database created without
-        them may hold such rows.
+        The unique indexes make that impossible; a database still without them
+        (see ``create_indexes``) may hold such rows.
         """
         attr, value = self._single_criterion(kwargs)
         model = self.user_model
@@ -581,6 +622,50 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         stmt = select(self.role_model).where(self.role_model.name == role)
         async with self._guard() as session:
             return (await session.execute(stmt)).scalars().first()
+
+    # -------------------------------------------------------------- indexes
+    async def create_indexes(self) -> None:
+        """Create the case-insensitive unique indexes on email and username (idempotent).
+
+        ``metadata.create_all`` makes them on a new database; this is the
+        migration for one created without them (by Flask-Security, or before
+        they existed here). It commits the current unit of work: call it at
+        deployment or start-up, not inside a request. If existing rows already
+        share an identity case-insensitively it raises DatastoreError naming
+        the field before creating any index (docs/datastores.md shows how to
+        find the rows). Only PostgreSQL and SQLite get the indexes
+        (``create_all`` makes them nowhere else either).
+        """
+        table = self._user_table
+        if table is None:
+            raise DatastoreError("the user model is not mapped to a table")
+        indexes = identity_indexes(table)
+        opened = self._session_var.get() is None
+        session = self.session
+        try:
+            connection = await session.connection(
+                bind_arguments={"mapper": inspect(self.user_model)}
+            )
+            if connection.dialect.name in FOLD_INDEX_DIALECTS:
+                await connection.run_sync(ensure_sqlite_fold)
+                clashing = await connection.run_sync(_clashing_identities, table, indexes)
+                if clashing:
+                    raise _clash_error(table, clashing)
+                for index in indexes:
+                    try:
+                        await connection.run_sync(_create_index, index)
+                    except IntegrityError:
+                        # A clashing row written since the check. The driver's
+                        # message would carry the value (an email address).
+                        attr = identity_of_index(table, str(index.name)) or str(index.name)
+                        raise _clash_error(table, [attr]) from None
+            await session.commit()
+        except BaseException:
+            await self._quiet_rollback(session)
+            raise
+        finally:
+            if opened:
+                await self.end_unit_of_work()
 
     # -------------------------------------------------------------- roles
     async def add_role_to_user(self, user: UserT, role: str | RoleT) -> bool:

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.schema import CreateIndex
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from quart_security.datastore.sqlalchemy import (
     DuplicateIdentityError,
@@ -854,6 +854,98 @@ def test_the_indexes_come_with_the_model_whatever_its_table_args() -> None:
     assert str(CreateIndex(email).compile(dialect=sqlite.dialect())) == (
         "CREATE UNIQUE INDEX uq_user_email_ci ON user (qs_lower(email))"
     )
+
+
+async def identity_index_names(store: SqlDatastore) -> set[str]:
+    """The folded unique indexes the database has on the user table."""
+    engine = engine_of(store)
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = await conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user'")
+            )
+        else:
+            schema = engine.sync_engine.get_execution_options()["schema_translate_map"][None]
+            rows = await conn.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes"
+                    " WHERE schemaname = :s AND tablename = 'user'"
+                ),
+                {"s": schema},
+            )
+        return {str(r[0]) for r in rows} & IDENTITY_INDEXES
+
+
+async def drop_identity_indexes(store: SqlDatastore) -> None:
+    """Make the database one created before the indexes existed."""
+    async with engine_of(store).begin() as conn:
+        for index in User.__table__.indexes:
+            if index.name in IDENTITY_INDEXES:
+                await conn.execute(DropIndex(index))
+    assert await identity_index_names(store) == set()
+
+
+async def test_create_indexes_refuses_rows_that_already_clash(store: SqlDatastore) -> None:
+    """The migration fails clearly, changing nothing, until the clash is resolved."""
+    await drop_identity_indexes(store)
+    await store.create_user(email="Bob@example.com", password=HASH, username="bob")
+    clash = await store.create_user(email="bOB@example.com", password=HASH)
+    await store.commit()
+    await store.end_unit_of_work()
+    # Without the index such rows keep working, and a lookup never guesses between them.
+    third_spelling = store.find_user(email="BOB@example.com", case_insensitive=True)
+    assert await in_new_context(third_spelling) is None
+    await store.aclose()
+
+    with pytest.raises(DatastoreError) as info:
+        await store.create_indexes()
+    message = str(info.value)
+    assert "email" in message and "username" not in message, message
+    assert "bob" not in message.lower()  # no address in logs
+    assert await identity_index_names(store) == set()
+    assert store._session_var.get() is None  # its unit of work is over
+
+    await store.delete_user(await store.find_user(fs_uniquifier=clash.fs_uniquifier))
+    await store.end_unit_of_work(commit=True)
+    await store.create_indexes()
+    await store.create_indexes()  # idempotent
+    assert await identity_index_names(store) == IDENTITY_INDEXES
+    with pytest.raises(DuplicateIdentityError) as duplicate:
+        await store.create_user(email="BOB@example.com", password=HASH)
+        await store.commit()
+    assert duplicate.value.field == "email"
+
+
+async def test_create_indexes_migrates_a_flask_security_database(legacy: LegacyDatastore) -> None:
+    """Flask-Security wrote this database: its tables have no folded indexes until now."""
+    from quart_security.models.sqla import register_sqlite_fold
+
+    assert await identity_index_names(legacy) == set()
+    await legacy.create_indexes()
+    await legacy.create_indexes()
+    assert await identity_index_names(legacy) == IDENTITY_INDEXES
+    for kwargs, field in (
+        ({"email": "LEGACY.USER@example.com"}, "email"),
+        ({"email": "new@example.com", "username": "LEGACY"}, "username"),
+    ):
+        with pytest.raises(DuplicateIdentityError) as info:
+            await legacy.create_user(password=None, **kwargs)
+            await legacy.commit()
+        assert info.value.field == field
+    user = await legacy.find_user(email="legacy.user@EXAMPLE.com", case_insensitive=True)
+    assert user is not None and user.username == "legacy"
+
+    # A tool outside the app (the sqlite3 shell, a script) reads as before, but
+    # cannot write an identity until it registers qs_lower.
+    path = engine_of(legacy).url.database
+    assert path is not None
+    with sqlite3.connect(path) as outside:
+        assert outside.execute("SELECT count(*) FROM user").fetchone() == (2,)
+        with pytest.raises(sqlite3.OperationalError, match="qs_lower"):
+            outside.execute("UPDATE user SET email = 'other@example.com' WHERE id = 2")
+        register_sqlite_fold(outside)
+        outside.execute("UPDATE user SET email = 'other@example.com' WHERE id = 2")
+    outside.close()
 
 
 def test_connections_outside_the_datastore_fold_too(tmp_path: Path) -> None:
