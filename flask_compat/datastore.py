@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, scoped_session
 from quart_security.datastore.base import UserDatastore as AsyncUserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore as AsyncSQLAStore
 from quart_security.mixins import WebAuthnMixin
+from quart_security.models.sqla import ensure_sqlite_fold
 
 from .driver import run_nonsuspending
 
@@ -143,7 +144,15 @@ def _watch_session_class(session_class: type[Session], store: SyncSessionStore) 
     if stores is None:
         stores = _watchers[session_class] = weakref.WeakSet()
         event.listen(session_class, "before_flush", _validate_before_flush)
+        event.listen(session_class, "after_begin", _fold_on_begin)
     stores.add(store)
+
+
+def _fold_on_begin(session: Session, transaction: Any, connection: Any) -> None:
+    # The core's fallback for a SQLite connection opened by a driver the
+    # process-wide connect listener does not know: the app's session is not
+    # the core's Session class, so it is hooked here.
+    ensure_sqlite_fold(connection)
 
 
 def _validate_before_flush(session: Session, context: Any, instances: object) -> None:

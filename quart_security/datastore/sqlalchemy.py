@@ -11,6 +11,10 @@ Tables are created the usual SQLAlchemy way (use Alembic in production)::
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
 
+A database created without the case-insensitive unique indexes on email and
+username (by Flask-Security, say) gets them from ``await
+datastore.create_indexes()``; see docs/datastores.md.
+
 Unit of work: one ``AsyncSession`` per task context, kept in a ContextVar owned
 by this datastore, opened at first use with ``expire_on_commit=False`` (a
 committed object must stay readable: a lazy reload raises MissingGreenlet).
@@ -43,15 +47,18 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     bindparam,
     case,
     event,
     func,
     inspect,
+    literal,
     select,
     update,
 )
@@ -60,12 +67,20 @@ from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..clock import Clock, SystemClock, utcnow_naive
 from ..errors import DatastoreError, DuplicateIdentityError, InvalidFieldValueError
 from ..mixins import WebAuthnMixin
-from ..models.sqla import AsaList
+from ..models.sqla import (
+    FOLD_INDEX_DIALECTS,
+    AsaList,
+    ensure_sqlite_fold,
+    fold_case,
+    identity_indexes,
+    identity_of_index,
+)
 from .base import RoleT, UserDatastore, UserT
 
 __all__ = [
@@ -76,8 +91,6 @@ __all__ = [
 
 # Longest attribute name echoed back in an error message.
 _MAX_NAME_IN_ERROR = 64
-# SQLite's built-in lower() folds ASCII only; this one folds like PostgreSQL's.
-_SQLITE_LOWER = "qs_lower"
 
 
 # ---------------------------------------------------------------------- values
@@ -196,42 +209,84 @@ def _validate_object(obj: Any) -> None:
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_SQLITE_UNIQUE_INDEX = re.compile(r"UNIQUE constraint failed: index '([^']+)'")
 _PG_UNIQUE_KEY = re.compile(r"Key \(([^)]*)\)=")
 
 
-def _translate_integrity_error(exc: IntegrityError) -> DatastoreError:
-    """A typed error naming the column, without echoing the offending value."""
+def _translate_integrity_error(
+    exc: IntegrityError, field_of_index: Callable[[str], str | None] = lambda name: None
+) -> DatastoreError:
+    """A typed error naming the column, without echoing the offending value.
+
+    A unique index on an expression (the folded email) names no column:
+    ``field_of_index`` says which field a violated index guards.
+    """
     orig = exc.orig
     text = str(orig)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     sqlite_match = _SQLITE_UNIQUE.search(text)
     if sqlstate != "23505" and sqlite_match is None:
         return DatastoreError("the database refused the change (integrity constraint)")
+    # asyncpg keeps the details on the wrapped exception; psycopg (flask_compat) on .diag.
+    cause = getattr(orig, "__cause__", None)
+    diag = getattr(orig, "diag", None)
+    index_match = _SQLITE_UNIQUE_INDEX.search(text)
+    index = getattr(cause, "constraint_name", None) or getattr(diag, "constraint_name", None)
+    if index_match is not None:
+        index = index_match.group(1)
+    field = field_of_index(index) if isinstance(index, str) else None
+    if field is not None:
+        return DuplicateIdentityError(field)
     columns: list[str] = []
-    # asyncpg keeps the detail on the wrapped exception; psycopg (flask_compat) on .diag.
-    detail = getattr(getattr(orig, "__cause__", None), "detail", None) or getattr(
-        getattr(orig, "diag", None), "message_detail", None
-    )
+    detail = getattr(cause, "detail", None) or getattr(diag, "message_detail", None)
     pg_match = _PG_UNIQUE_KEY.match(detail) if isinstance(detail, str) else None
     if pg_match is not None:
         columns = [c.strip() for c in pg_match.group(1).split(",")]
-    elif sqlite_match is not None:
+    elif sqlite_match is not None and index_match is None:
         columns = [c.strip().rsplit(".", 1)[-1] for c in sqlite_match.group(1).split(",")]
     field = columns[0] if len(columns) == 1 and columns[0].isidentifier() else None
     return DuplicateIdentityError(field)
 
 
-def _sqlite_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+def _fold_on_begin(session: Session, transaction: Any, connection: Connection) -> None:
+    # The fallback for a SQLite connection the process-wide connect listener
+    # did not see (another driver, or opened before quart_security was
+    # imported): without qs_lower, writes to the user table fail.
+    ensure_sqlite_fold(connection)
 
 
-def _register_sqlite_lower(connection: Connection) -> None:
-    pooled = connection.connection
-    if not pooled.info.get(_SQLITE_LOWER):
-        dbapi = pooled.dbapi_connection
-        assert dbapi is not None
-        dbapi.create_function(_SQLITE_LOWER, 1, _sqlite_lower, deterministic=True)
-        pooled.info[_SQLITE_LOWER] = True
+def _create_index(connection: Connection, index: Index) -> None:
+    connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _clashing_identities(connection: Connection, table: Table, indexes: list[Index]) -> list[str]:
+    """The identities (email, username) that existing rows share case-insensitively."""
+    clashing: list[str] = []
+    for index in indexes:
+        attr = identity_of_index(table, str(index.name))
+        if attr is None:
+            continue
+        folded = fold_case(table.c[attr])
+        stmt = (
+            select(literal(1))
+            .select_from(table)
+            .where(table.c[attr].is_not(None))
+            .group_by(folded)
+            .having(func.count() > 1)
+            .limit(1)
+        )
+        if connection.execute(stmt).first() is not None:
+            clashing.append(attr)
+    return clashing
+
+
+def _clash_error(table: Table, attrs: list[str]) -> DatastoreError:
+    names = " and ".join(attrs)
+    return DatastoreError(
+        f"cannot create the case-insensitive unique index on {table.name!r} ({names}): "
+        f"existing rows hold {names} values that differ only in case; resolve them "
+        "first (docs/datastores.md shows a query that lists them)"
+    )
 
 
 # ---------------------------------------------------------------------- writes
@@ -275,8 +330,9 @@ def _has_writes(session: Session) -> bool:
     return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
 
 
-# Row validation before a flush; noting anything that wrote.
+# Row validation before a flush; noting anything that wrote; qs_lower on SQLite.
 _SESSION_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("after_begin", _fold_on_begin),
     ("before_flush", _validate_before_flush),
     ("after_flush", _note_write),
     ("do_orm_execute", _note_statement),
@@ -308,10 +364,12 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         # Sessions opened and not yet ended, so aclose() can release them all.
         self._open_sessions: set[AsyncSession] = set()
         self._session_class: type[Session] | None = None
-        self._find_user_statements: dict[tuple[str, str], Any] = {}
+        self._find_user_statements: dict[tuple[str, bool], Any] = {}
         self._validated = tuple(
             m for m in (user_model, role_model, webauthn_model) if m is not None
         )
+        user_table = inspect(user_model).local_table
+        self._user_table = user_table if isinstance(user_table, Table) else None
 
     # -------------------------------------------------------------- unit of work
     @property
@@ -356,10 +414,14 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             yield session
         except IntegrityError as exc:
             await self._quiet_rollback(session)
-            raise _translate_integrity_error(exc) from exc
+            raise _translate_integrity_error(exc, self._field_of_index) from exc
         except Exception:
             await self._quiet_rollback(session)
             raise
+
+    def _field_of_index(self, name: str) -> str | None:
+        table = self._user_table
+        return identity_of_index(table, name) if table is not None else None
 
     @staticmethod
     async def _quiet_rollback(session: AsyncSession) -> None:
@@ -497,23 +559,17 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             raise ValueError(f"{caller}: {attr} {problem.message}")
         return False, None
 
-    async def _lower_function(self, session: AsyncSession) -> str:
-        """The SQL function that folds case like PostgreSQL's lower(), on this dialect."""
-        connection = await session.connection()
-        if connection.dialect.name != "sqlite":
-            return "lower"
-        await connection.run_sync(_register_sqlite_lower)
-        return _SQLITE_LOWER
-
-    def _find_user_statement(self, attr: str, column: Column[Any], lower_name: str) -> Any:
+    def _find_user_statement(self, attr: str, column: Column[Any], folded: bool) -> Any:
         """The lookup statement for one column, built once and reused with a bound value.
 
         Building ``select(...).options(joinedload(...))`` costs about as much
         as SQLAlchemy's compiled-statement cache saves; keep the built one.
         An exact match on a unique column needs no ORDER BY/LIMIT (which would
-        also make the roles join a subquery).
+        also make the roles join a subquery). A case-insensitive match folds
+        with ``fold_case``, the expression the unique indexes are built on, so
+        it folds as they do (and PostgreSQL can answer it from the index).
         """
-        key = (attr, lower_name)
+        key = (attr, folded)
         stmt = self._find_user_statements.get(key)
         if stmt is not None:
             return stmt
@@ -524,9 +580,9 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         if "roles" in inspect(model).relationships:
             stmt = stmt.options(joinedload(model.roles))
         exact: ColumnElement[bool] = target == value
-        if lower_name:
-            lower = getattr(func, lower_name)
-            stmt = stmt.where(lower(target) == lower(value)).order_by(case((exact, 0), else_=1))
+        if folded:
+            stmt = stmt.where(fold_case(target) == fold_case(value))
+            stmt = stmt.order_by(case((exact, 0), else_=1))
             stmt = stmt.order_by(*inspect(model).primary_key).limit(2)
         elif column.unique or column.primary_key:
             stmt = stmt.where(exact)
@@ -540,6 +596,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
 
         A case-insensitive match that is ambiguous (``Bob@x`` and ``bob@x`` both
         exist and neither is the exact value) finds nobody rather than a guess.
+        The unique indexes make that impossible; a database still without them
+        (see ``create_indexes``) may hold such rows.
         """
         attr, value = self._single_criterion(kwargs)
         model = self.user_model
@@ -548,10 +606,8 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         if not can_match:
             return None
         async with self._guard() as session:
-            lower_name = ""
-            if case_insensitive and isinstance(column.type, String):
-                lower_name = await self._lower_function(session)
-            stmt = self._find_user_statement(attr, column, lower_name)
+            folded = case_insensitive and isinstance(column.type, String)
+            stmt = self._find_user_statement(attr, column, folded)
             result = await session.execute(stmt, {"value": value})
             users = list(result.unique().scalars())
         if len(users) > 1 and case_insensitive and getattr(users[0], attr) != value:
@@ -566,6 +622,50 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         stmt = select(self.role_model).where(self.role_model.name == role)
         async with self._guard() as session:
             return (await session.execute(stmt)).scalars().first()
+
+    # -------------------------------------------------------------- indexes
+    async def create_indexes(self) -> None:
+        """Create the case-insensitive unique indexes on email and username (idempotent).
+
+        ``metadata.create_all`` makes them on a new database; this is the
+        migration for one created without them (by Flask-Security, or before
+        they existed here). It commits the current unit of work: call it at
+        deployment or start-up, not inside a request. If existing rows already
+        share an identity case-insensitively it raises DatastoreError naming
+        the field before creating any index (docs/datastores.md shows how to
+        find the rows). Only PostgreSQL and SQLite get the indexes
+        (``create_all`` makes them nowhere else either).
+        """
+        table = self._user_table
+        if table is None:
+            raise DatastoreError("the user model is not mapped to a table")
+        indexes = identity_indexes(table)
+        opened = self._session_var.get() is None
+        session = self.session
+        try:
+            connection = await session.connection(
+                bind_arguments={"mapper": inspect(self.user_model)}
+            )
+            if connection.dialect.name in FOLD_INDEX_DIALECTS:
+                await connection.run_sync(ensure_sqlite_fold)
+                clashing = await connection.run_sync(_clashing_identities, table, indexes)
+                if clashing:
+                    raise _clash_error(table, clashing)
+                for index in indexes:
+                    try:
+                        await connection.run_sync(_create_index, index)
+                    except IntegrityError:
+                        # A clashing row written since the check. The driver's
+                        # message would carry the value (an email address).
+                        attr = identity_of_index(table, str(index.name)) or str(index.name)
+                        raise _clash_error(table, [attr]) from None
+            await session.commit()
+        except BaseException:
+            await self._quiet_rollback(session)
+            raise
+        finally:
+            if opened:
+                await self.end_unit_of_work()
 
     # -------------------------------------------------------------- roles
     async def add_role_to_user(self, user: UserT, role: str | RoleT) -> bool:

@@ -41,11 +41,18 @@ Differences from Flask-Security, each deliberate:
   ``FsUserMixin`` would break every existing database.
 - Timestamps get a Python-side default too, so their value is known after an
   INSERT without a second query (no expired attribute to lazy-load).
+- ``email`` and ``username`` are also unique case-insensitively: a unique
+  index on the folded value (``uq_<table>_email_ci``, ``uq_<table>_username_ci``)
+  is added to the user table, whatever ``__table_args__`` the model declares.
+  The fold is the one ``find_user(case_insensitive=True)`` compares with
+  (``fold_case``). A database created without them gets them from
+  ``SQLAlchemyUserDatastore.create_indexes()`` (docs/datastores.md).
 """
 
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -53,6 +60,7 @@ from sqlalchemy import (
     Column,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -60,30 +68,44 @@ from sqlalchemy import (
     Table,
     Text,
     UnicodeText,
+    event,
     types,
 )
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.ext.mutable import MutableList
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
+    Mapper,
     backref,
     declared_attr,
     mapped_column,
     registry,
     relationship,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 from sqlalchemy.sql import func
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..mixins import RoleMixin, UserMixin, WebAuthnMixin
 
 __all__ = [
+    "CASE_INSENSITIVE_IDENTITIES",
+    "SQLITE_FOLD_FUNCTION",
     "AsaList",
     "FsModels",
     "FsRoleMixin",
     "FsTokenUniquifierMixin",
     "FsUserMixin",
     "FsWebAuthnMixin",
+    "ensure_sqlite_fold",
+    "fold_case",
+    "identity_indexes",
     "naive_utcnow",
+    "register_sqlite_fold",
 ]
 
 
@@ -114,6 +136,126 @@ class AsaList(types.TypeDecorator[list[str]]):
     @property
     def python_type(self) -> type[list[str]]:
         return list
+
+
+# ---------------------------------------------------------------------- case-insensitive identities
+#: Identities that are one identity whatever their case (Flask-Security looks
+#: them up so), and so unique whatever their case.
+CASE_INSENSITIVE_IDENTITIES = ("email", "username")
+#: SQLite's own lower() folds ASCII only; this application function folds as
+#: PostgreSQL's lower() does, and is registered on every SQLite connection.
+SQLITE_FOLD_FUNCTION = "qs_lower"
+#: Where ``metadata.create_all`` makes the folded unique indexes. Elsewhere
+#: the app decides (MySQL's and MariaDB's default collations already compare
+#: case-insensitively; MariaDB has no index on an expression).
+FOLD_INDEX_DIALECTS = ("postgresql", "sqlite")
+_IDENTITY_INFO = "quart_security_identity"
+
+
+class fold_case(FunctionElement[str]):  # noqa: N801 - an SQL function, named like func.lower
+    """An identity as case-insensitive lookups and the unique indexes both compare it.
+
+    One construct for both, so they cannot fold differently: ``lower()`` on
+    PostgreSQL (Unicode-aware under the database's LC_CTYPE), ``qs_lower()``
+    (Python's ``str.lower``) on SQLite, whose built-in lower() would let
+    "ZOË" and "zoë" be two identities to the index but one to a lookup.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "fold_case"
+
+
+@compiles(fold_case)
+def _compile_fold(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold_case, "sqlite")
+def _compile_fold_sqlite(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+def _sqlite_fold(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_sqlite_fold(dbapi_connection: Any) -> None:
+    """Give one SQLite DBAPI connection ``qs_lower``.
+
+    Without it SQLite refuses every INSERT into the user table and every
+    UPDATE of an email or username ("unknown function: qs_lower()"), since
+    the folded unique indexes call it.
+    """
+    dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, _sqlite_fold, deterministic=True)
+
+
+def _register_on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # Process-wide, for every engine's pool: the connection metadata.create_all
+    # uses, Flask-SQLAlchemy's sync engine and the app's own sessions need the
+    # function as much as the datastore does. SQLAlchemy registers regexp()
+    # and floor() on SQLite connections the same way.
+    if isinstance(dbapi_connection, sqlite3.Connection | AsyncAdapt_aiosqlite_connection):
+        register_sqlite_fold(dbapi_connection)
+        record.info[SQLITE_FOLD_FUNCTION] = True
+
+
+event.listen(Pool, "connect", _register_on_connect)
+
+
+def ensure_sqlite_fold(connection: Connection) -> None:
+    """Register ``qs_lower`` on a connection the listener missed (another SQLite driver)."""
+    if connection.dialect.name != "sqlite":
+        return
+    pooled = connection.connection
+    if not pooled.info.get(SQLITE_FOLD_FUNCTION):
+        register_sqlite_fold(pooled.dbapi_connection)
+        pooled.info[SQLITE_FOLD_FUNCTION] = True
+
+
+def _fold_index_here(
+    ddl: Any, target: Any, bind: Any, tables: Any = None, state: Any = None, **kw: Any
+) -> bool:
+    return bool(kw["dialect"].name in FOLD_INDEX_DIALECTS)
+
+
+def identity_index_name(table: Table, attr: str) -> str:
+    return f"uq_{table.name}_{attr}_ci"
+
+
+def identity_indexes(table: Table) -> list[Index]:
+    """The folded unique indexes of a user table, added to it first if missing.
+
+    Idempotent. The packaged user models get them when they are declared; an
+    app with a user model of its own may call this on its table.
+    """
+    indexes: list[Index] = []
+    for attr in CASE_INSENSITIVE_IDENTITIES:
+        if attr not in table.c:
+            continue
+        found = [i for i in table.indexes if i.info.get(_IDENTITY_INFO) == attr]
+        if found:
+            indexes.extend(found)
+            continue
+        index = Index(
+            identity_index_name(table, attr),
+            fold_case(table.c[attr]),
+            unique=True,
+            info={_IDENTITY_INFO: attr},
+        )
+        indexes.append(index.ddl_if(callable_=_fold_index_here))
+    return indexes
+
+
+def identity_of_index(table: Table, name: str) -> str | None:
+    """The identity a folded unique index of ``table`` guards, by index name."""
+    for attr in CASE_INSENSITIVE_IDENTITIES:
+        if name == identity_index_name(table, attr):
+            return attr
+    for index in table.indexes:
+        if index.name == name and index.info.get(_IDENTITY_INFO):
+            return str(index.info[_IDENTITY_INFO])
+    return None
 
 
 def _list_column() -> Mapped[list[str] | None]:
@@ -272,6 +414,17 @@ class FsUserMixin(UserMixin):
             lazy="raise_on_sql",
             backref=backref("users", lazy="raise_on_sql"),
         )
+
+
+def _declare_identity_indexes(mapper: Mapper[Any], class_: type) -> None:
+    table = mapper.local_table
+    if isinstance(table, Table):
+        identity_indexes(table)
+
+
+# A mapper event, not ``__table_args__``: a model that declares its own
+# table args keeps them and still gets the indexes.
+event.listen(FsUserMixin, "after_mapper_constructed", _declare_identity_indexes, propagate=True)
 
 
 class FsTokenUniquifierMixin:

@@ -171,19 +171,19 @@ async def test_unicode_identity_differing_only_in_case_is_one_identity(datastore
 
 
 async def test_case_insensitive_lookup_never_guesses_between_accounts(datastore: Store) -> None:
-    first = await committed_user(datastore, email="Bob@example.com")
+    first = (await committed_user(datastore, email="Bob@example.com")).fs_uniquifier
     try:
-        second = await committed_user(datastore, email="bob@example.com")
+        second = (await committed_user(datastore, email="bob@example.com")).fs_uniquifier
     except DatastoreError:
         # This backend refuses case variants outright: the lookup is unambiguous.
         found = await lookup(datastore, email="BOB@EXAMPLE.COM", case_insensitive=True)
-        assert found is not None and found.fs_uniquifier == first.fs_uniquifier
+        assert found is not None and found.fs_uniquifier == first
         return
     # Both exist: an exact spelling picks its own account, anything else neither.
     exact = await lookup(datastore, email="bob@example.com", case_insensitive=True)
-    assert exact is not None and exact.fs_uniquifier == second.fs_uniquifier
+    assert exact is not None and exact.fs_uniquifier == second
     exact = await lookup(datastore, email="Bob@example.com", case_insensitive=True)
-    assert exact is not None and exact.fs_uniquifier == first.fs_uniquifier
+    assert exact is not None and exact.fs_uniquifier == first
     assert await lookup(datastore, email="BOB@EXAMPLE.COM", case_insensitive=True) is None
 
 
@@ -648,6 +648,64 @@ async def test_duplicate_identity_raises_typed_error_and_store_stays_usable(
     await committed_user(datastore, email="carol@example.com")
     assert await lookup(datastore, email="carol@example.com") is not None
     assert await lookup(datastore, fs_uniquifier="bob-uniquifier") is None
+
+
+def _with_identity(field: str, value: str, n: int) -> dict[str, Any]:
+    """A user's identities with ``field`` set to ``value`` (every user needs an email)."""
+    if field == "email":
+        return {"email": value}
+    return {"email": f"user{n}@example.com", field: value}
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        pytest.param("email", "Bob@example.com", "bOB@example.com", id="email-ascii"),
+        pytest.param("email", "Zoë.Ünal@exämple.com", "ZOË.ÜNAL@exämple.com", id="email-unicode"),
+        pytest.param("username", "Bob", "bOB", id="username-ascii"),
+        pytest.param("username", "Ærøskøbing", "ÆRØSKØBING", id="username-unicode"),
+    ],
+)
+async def test_identities_differing_only_in_case_cannot_both_be_stored(
+    datastore: Store, field: str, first: str, second: str
+) -> None:
+    """Issue #11: an identity is unique in the datastore itself, whatever its case.
+
+    Whichever way the second spelling arrives: a new account (registration),
+    an account renamed with put and commit (change-username), or a
+    compare-and-set (change-email).
+    """
+    owner = await committed_user(datastore, **_with_identity(field, first, 1))
+    bystander = await committed_user(datastore, **_with_identity(field, f"free{first}", 2))
+
+    async def register() -> None:
+        await datastore.create_user(password=HASH, **_with_identity(field, second, 3))
+        await datastore.commit()
+
+    async def rename() -> None:
+        user = await datastore.find_user(fs_uniquifier=bystander.fs_uniquifier)
+        setattr(user, field, second)
+        await datastore.put(user)
+        await datastore.commit()
+
+    async def swap() -> None:
+        user = await datastore.find_user(fs_uniquifier=bystander.fs_uniquifier)
+        await datastore.compare_and_set(user, field, getattr(user, field), second)
+        await datastore.commit()
+
+    for attempt in (register, rename, swap):
+        with pytest.raises(DatastoreError) as info:
+            await fresh(datastore, attempt)
+        assert type(info.value).__name__ == "DuplicateIdentityError", attempt.__name__
+        assert getattr(info.value, "field", None) == field, attempt.__name__
+        assert first not in str(info.value) and second not in str(info.value)
+
+    found = await lookup(datastore, case_insensitive=True, **{field: second})
+    assert found is not None and found.fs_uniquifier == owner.fs_uniquifier
+    assert getattr(found, field) == first
+    unchanged = await lookup(datastore, fs_uniquifier=bystander.fs_uniquifier)
+    assert getattr(unchanged, field) == f"free{first}"
+    assert await lookup(datastore, email="user3@example.com") is None
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import sqlite3
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
@@ -24,11 +26,13 @@ import pytest_asyncio
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
+    create_engine,
     event,
     func,
     inspect,
@@ -36,10 +40,12 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from quart_security.datastore.sqlalchemy import (
     DuplicateIdentityError,
@@ -57,6 +63,7 @@ from tests.datastore.backends import (
     WebAuthn,
     postgres_engine,
     postgres_schema,
+    sql_datastore,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -145,6 +152,13 @@ FSQLA_V3_SERVER_DEFAULTS = {
     "web_authn": {"create_datetime"},
 }
 OUR_DIFFERENCES = {("roles_users", "user_id"), ("roles_users", "role_id")}
+# Ours also: email and username are unique case-insensitively (issue #11).
+OUR_FOLDED_UNIQUE: dict[str, set[str]] = {
+    "role": set(),
+    "user": {"email", "username"},
+    "roles_users": set(),
+    "web_authn": set(),
+}
 
 
 # ---------------------------------------------------------------------- plain fsqla_v3 models
@@ -507,11 +521,16 @@ def describe(conn: Connection) -> dict[str, Any]:
         columns = {
             c["name"]: (*kind(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
         }
-        unique = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)}
+        with warnings.catch_warnings():
+            # SQLite's reflection skips indexes on expressions: folded_unique() reads them.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+            constraints = inspector.get_unique_constraints(table)
+            indexes = inspector.get_indexes(table)
+        unique = {tuple(u["column_names"]) for u in constraints}
         unique |= {
             tuple(str(c) for c in i["column_names"])
-            for i in inspector.get_indexes(table)
-            if i["unique"]
+            for i in indexes
+            if i["unique"] and None not in i["column_names"]
         }
         fks = {
             (
@@ -527,8 +546,31 @@ def describe(conn: Connection) -> dict[str, Any]:
             for c in inspector.get_columns(table)
             if c.get("default") and not str(c["default"]).startswith("nextval(")
         }
-        out[table] = {"columns": columns, "unique": unique, "fks": fks, "defaults": defaults}
+        out[table] = {
+            "columns": columns,
+            "unique": unique,
+            "folded_unique": folded_unique(conn, table, indexes),
+            "fks": fks,
+            "defaults": defaults,
+        }
     return out
+
+
+FOLDED_INDEX = re.compile(r"(?:lower|qs_lower)\((\w+)(?:::text)?\)")
+
+
+def folded_unique(conn: Connection, table: str, indexes: list[Any]) -> set[str]:
+    """Columns with a unique index on their case-folded value."""
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql LIKE 'CREATE UNIQUE INDEX%'",
+            (table,),
+        )
+        expressions = [str(sql).partition(" ON ")[2].partition("(")[2][:-1] for (sql,) in rows]
+    else:
+        expressions = [e for i in indexes if i["unique"] for e in i.get("expressions") or ()]
+    return {m.group(1) for e in expressions if (m := FOLDED_INDEX.fullmatch(e.strip()))}
 
 
 def expected_fsqla_v3(*, ours: bool) -> dict[str, Any]:
@@ -541,6 +583,7 @@ def expected_fsqla_v3(*, ours: bool) -> dict[str, Any]:
         expected[table] = {
             "columns": cols,
             "unique": FSQLA_V3_UNIQUE[table],
+            "folded_unique": OUR_FOLDED_UNIQUE[table] if ours else set(),
             "fks": FSQLA_V3_FOREIGN_KEYS[table],
             "defaults": FSQLA_V3_SERVER_DEFAULTS[table],
         }
@@ -781,6 +824,171 @@ async def test_flask_security_database_takes_our_writes(legacy: LegacyDatastore)
     )
     assert rows["transports"] == "internal,hybrid"
     assert rows["emails"] == ["Legacy.User@example.com", "third@example.com"]
+
+
+# ---------------------------------------------------------------------- case-insensitive identities
+IDENTITY_INDEXES = {"uq_user_email_ci", "uq_user_username_ci"}
+
+
+def test_the_indexes_come_with_the_model_whatever_its_table_args() -> None:
+    """Issue #11: ``create_all`` makes them, and a model's own ``__table_args__`` stay."""
+
+    class OwnBase(DeclarativeBase):
+        pass
+
+    class OwnRole(OwnBase, FsRoleMixin):
+        pass
+
+    class OwnUser(OwnBase, FsUserMixin):
+        __table_args__ = (Index("ix_user_last_login_at", "last_login_at"), {"comment": "people"})
+
+    table = OwnUser.__table__
+    assert table.comment == "people"
+    assert {i.name for i in table.indexes} == {"ix_user_last_login_at", *IDENTITY_INDEXES}
+    email = next(i for i in table.indexes if i.name == "uq_user_email_ci")
+    assert email.unique
+    # The fold of find_user(case_insensitive=True) on each dialect, not SQLite's ASCII lower().
+    assert str(CreateIndex(email).compile(dialect=postgresql.dialect())) == (
+        'CREATE UNIQUE INDEX uq_user_email_ci ON "user" (lower(email))'
+    )
+    assert str(CreateIndex(email).compile(dialect=sqlite.dialect())) == (
+        "CREATE UNIQUE INDEX uq_user_email_ci ON user (qs_lower(email))"
+    )
+
+
+async def identity_index_names(store: SqlDatastore) -> set[str]:
+    """The folded unique indexes the database has on the user table."""
+    engine = engine_of(store)
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = await conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user'")
+            )
+        else:
+            schema = engine.sync_engine.get_execution_options()["schema_translate_map"][None]
+            rows = await conn.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes"
+                    " WHERE schemaname = :s AND tablename = 'user'"
+                ),
+                {"s": schema},
+            )
+        return {str(r[0]) for r in rows} & IDENTITY_INDEXES
+
+
+async def drop_identity_indexes(store: SqlDatastore) -> None:
+    """Make the database one created before the indexes existed."""
+    async with engine_of(store).begin() as conn:
+        for index in User.__table__.indexes:
+            if index.name in IDENTITY_INDEXES:
+                await conn.execute(DropIndex(index))
+    assert await identity_index_names(store) == set()
+
+
+async def test_create_indexes_refuses_rows_that_already_clash(store: SqlDatastore) -> None:
+    """The migration fails clearly, changing nothing, until the clash is resolved."""
+    await drop_identity_indexes(store)
+    await store.create_user(email="Bob@example.com", password=HASH, username="bob")
+    clash = await store.create_user(email="bOB@example.com", password=HASH)
+    await store.commit()
+    await store.end_unit_of_work()
+    # Without the index such rows keep working, and a lookup never guesses between them.
+    third_spelling = store.find_user(email="BOB@example.com", case_insensitive=True)
+    assert await in_new_context(third_spelling) is None
+    await store.aclose()
+
+    with pytest.raises(DatastoreError) as info:
+        await store.create_indexes()
+    message = str(info.value)
+    assert "email" in message and "username" not in message, message
+    assert "bob" not in message.lower()  # no address in logs
+    assert await identity_index_names(store) == set()
+    assert store._session_var.get() is None  # its unit of work is over
+
+    await store.delete_user(await store.find_user(fs_uniquifier=clash.fs_uniquifier))
+    await store.end_unit_of_work(commit=True)
+    await store.create_indexes()
+    await store.create_indexes()  # idempotent
+    assert await identity_index_names(store) == IDENTITY_INDEXES
+    with pytest.raises(DuplicateIdentityError) as duplicate:
+        await store.create_user(email="BOB@example.com", password=HASH)
+        await store.commit()
+    assert duplicate.value.field == "email"
+
+
+async def test_create_indexes_migrates_a_flask_security_database(legacy: LegacyDatastore) -> None:
+    """Flask-Security wrote this database: its tables have no folded indexes until now."""
+    from quart_security.models.sqla import register_sqlite_fold
+
+    assert await identity_index_names(legacy) == set()
+    await legacy.create_indexes()
+    await legacy.create_indexes()
+    assert await identity_index_names(legacy) == IDENTITY_INDEXES
+    for kwargs, field in (
+        ({"email": "LEGACY.USER@example.com"}, "email"),
+        ({"email": "new@example.com", "username": "LEGACY"}, "username"),
+    ):
+        with pytest.raises(DuplicateIdentityError) as info:
+            await legacy.create_user(password=None, **kwargs)
+            await legacy.commit()
+        assert info.value.field == field
+    user = await legacy.find_user(email="legacy.user@EXAMPLE.com", case_insensitive=True)
+    assert user is not None and user.username == "legacy"
+
+    # A tool outside the app (the sqlite3 shell, a script) reads as before, but
+    # cannot write an identity until it registers qs_lower.
+    path = engine_of(legacy).url.database
+    assert path is not None
+    with sqlite3.connect(path) as outside:
+        assert outside.execute("SELECT count(*) FROM user").fetchone() == (2,)
+        with pytest.raises(sqlite3.OperationalError, match="qs_lower"):
+            outside.execute("UPDATE user SET email = 'other@example.com' WHERE id = 2")
+        register_sqlite_fold(outside)
+        outside.execute("UPDATE user SET email = 'other@example.com' WHERE id = 2")
+    outside.close()
+
+
+def test_connections_outside_the_datastore_fold_too(tmp_path: Path) -> None:
+    """create_all's connection and an app's own sync session get qs_lower when they connect."""
+    engine = create_engine(f"sqlite:///{tmp_path}/own.db")
+    try:
+        LegacyBase.metadata.create_all(engine)
+        with Session(engine) as session:
+            session.add(LegacyUser(email="Zoë@example.com", active=True, fs_uniquifier="a"))
+            session.commit()
+            session.add(LegacyUser(email="ZOË@example.com", active=True, fs_uniquifier="b"))
+            with pytest.raises(IntegrityError, match="uq_user_email_ci"):
+                session.commit()
+    finally:
+        engine.dispose()
+
+
+async def test_the_datastore_registers_qs_lower_where_the_listener_did_not(
+    tmp_path: Path,
+) -> None:
+    """The fallback: a SQLite connection the process-wide listener never saw."""
+    from sqlalchemy.pool import Pool
+
+    from quart_security.models import sqla
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/missed.db"
+    async with sql_datastore(create_async_engine(url)):
+        pass  # the tables, with their indexes
+    event.remove(Pool, "connect", sqla._register_on_connect)
+    engine = create_async_engine(url)
+    store = SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
+    try:
+        await store.create_user(email="Zoë@example.com", password=HASH)
+        await store.commit()
+        with pytest.raises(DuplicateIdentityError):
+            await store.create_user(email="ZOË@example.com", password=HASH)
+            await store.commit()
+        found = await store.find_user(email="zoË@example.com", case_insensitive=True)
+        assert found is not None and found.email == "Zoë@example.com"
+    finally:
+        event.listen(Pool, "connect", sqla._register_on_connect)
+        await store.aclose()
+        await engine.dispose()
 
 
 async def test_release_connection_returns_the_connection_to_the_pool(tmp_path: Any) -> None:

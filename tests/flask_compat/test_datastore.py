@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import scoped_session, sessionmaker
+from sqlalchemy.schema import DropIndex
 
 from flask_compat import (
     Security,
@@ -161,6 +162,41 @@ def test_a_change_made_on_the_model_is_validated_when_the_app_flushes(built: Any
             db.session.commit()
         db.session.rollback()
         assert datastore.find_user(email="matt@lp.com").username != "x" * 300
+
+
+def test_fsqla_v3_models_refuse_a_second_spelling_of_an_identity(built: Any) -> None:
+    """Issue #11 on Flask-SQLAlchemy: the fsqla_v3 models carry the folded unique indexes."""
+    datastore = built.datastore
+    for kwargs, field in (
+        ({"email": "MATT@lp.com"}, "email"),
+        ({"email": "new@lp.com", "username": "Matt"}, "username"),
+    ):
+        with built.app.flask_app.app_context():
+            datastore.create_user(password=None, **kwargs)
+            with pytest.raises(DuplicateIdentityError) as info:
+                datastore.commit()
+            assert info.value.field == field
+    with built.app.flask_app.app_context():
+        assert datastore.find_user(email="matt@LP.com", case_insensitive=True).username == "matt"
+
+
+def test_create_indexes_through_the_sync_facade(built: Any) -> None:
+    """The migration of a database created without the indexes, called as Flask code would."""
+    names = {"uq_user_email_ci", "uq_user_username_ci"}
+    with built.app.flask_app.app_context():
+        with db.engine.begin() as conn:
+            for index in User.__table__.indexes:
+                if index.name in names:
+                    conn.execute(DropIndex(index))
+        built.datastore.create_indexes()
+        built.datastore.create_indexes()
+        found = db.session.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user'")
+        ).scalars()
+        assert names <= set(found)
+        built.datastore.create_user(email="Joe@lp.com", password=None)
+        with pytest.raises(DuplicateIdentityError):
+            built.datastore.commit()
 
 
 def test_a_dropped_app_does_not_keep_its_datastore_alive(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from quart_security.clock import utcnow_naive
 from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, body, json_login
 from tests.support.mail import ReceivedMail, SmtpSink
+from tests.support.race import rendezvous
 
 pytestmark = pytest.mark.settings(change_email=True)
 
@@ -417,6 +418,43 @@ async def test_ten_parallel_uses_give_one_change(test_app: Any, smtp_sink: SmtpS
     assert locations == ["/change-failed"] * 9 + ["/changed"]
     assert len(confirmed) == 1
     assert await emails_of(test_app, matt.fs_uniquifier) == [NEW]
+
+
+def case_insensitive_email_lookup(**kwargs: Any) -> bool:
+    return kwargs.get("case_insensitive") is True and "email" in kwargs
+
+
+@pytest.mark.settings(post_change_email_view="/changed", change_email_error_view="/change-failed")
+async def test_racing_confirmations_of_case_variants_leave_one_owner(
+    test_app: Any, smtp_sink: SmtpSink
+) -> None:
+    """Issue #11: three accounts confirm spellings of one free address at once."""
+    emails = ["matt@lp.com", "joe@lp.com", "dave@lp.com"]
+    variants = ["Shared@example.com", "shared@example.com", "SHARED@example.com"]
+    uniquifiers = [(await stored(test_app, email=e)).fs_uniquifier for e in emails]
+    tokens = []
+    for n, (email, variant) in enumerate(zip(emails, variants, strict=True)):
+        client, csrf = await fresh_client(test_app, email)
+        assert (await ask(client, csrf, variant)).status_code == 200
+        tokens.append(token_in(mail_to(await settled(test_app, smtp_sink, 2 * (n + 1)), variant)))
+    clients = [test_app.app.test_client() for _ in tokens]
+    with (
+        captured(signals.change_email_confirmed) as confirmed,
+        rendezvous(test_app.store, "find_user", 3, when=case_insensitive_email_lookup) as held,
+    ):
+        answers = await asyncio.gather(
+            *(c.get(f"/change-email/{t}") for c, t in zip(clients, tokens, strict=True))
+        )
+    assert held == [None] * 3  # every one of them saw the address free
+    locations = [a.headers["Location"] for a in answers]
+    assert sorted(locations) == ["/change-failed"] * 2 + ["/changed"]
+    winner = locations.index("/changed")
+    assert len(confirmed) == 1
+    now = await emails_of(test_app, *uniquifiers)
+    assert [e for e in now if e.lower() == "shared@example.com"] == [variants[winner]]
+    assert [e for n, e in enumerate(now) if n != winner] == [
+        e for n, e in enumerate(emails) if n != winner
+    ]
 
 
 @pytest.mark.settings(

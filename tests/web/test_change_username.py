@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from quart_security import signals
 from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, body, get_csrf
 from tests.support.mail import ReceivedMail, SmtpSink
+from tests.support.race import rendezvous
 
 pytestmark = pytest.mark.settings(username_enable=True, change_username=True)
 
@@ -251,6 +253,48 @@ async def test_taken_composed_vs_decomposed(test_app: Any, smtp_sink: SmtpSink) 
     assert list((await body(response))["response"]["field_errors"]) == ["username"]
     assert (await usernames(test_app)) == SEEDED
     await settled(test_app, smtp_sink, 0)
+
+
+def case_insensitive_username_lookup(**kwargs: Any) -> bool:
+    return kwargs.get("case_insensitive") is True and "username" in kwargs
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [("Racer", "rACER", "RAcer"), ("Ærøskøbing", "ærøskøbing", "ÆRØSKØBING")],
+    ids=["ascii", "non-ascii"],
+)
+async def test_racing_renames_to_case_variants_leave_one_owner(
+    test_app: Any, smtp_sink: SmtpSink, variants: tuple[str, ...]
+) -> None:
+    """Issue #11: three accounts check a free name at once; the datastore keeps one."""
+    emails = ["matt@lp.com", "joe@lp.com", "dave@lp.com"]
+    sessions = [await fresh_client(test_app, email) for email in emails]
+    with (
+        captured(signals.username_changed) as changed,
+        rendezvous(test_app.store, "find_user", 3, when=case_insensitive_username_lookup) as held,
+    ):
+        answers = await asyncio.gather(
+            *(
+                rename(client, csrf, name)
+                for (client, csrf), name in zip(sessions, variants, strict=True)
+            )
+        )
+    assert held == [None] * 3  # every one of them saw the name free
+    statuses = [a.status_code for a in answers]
+    assert sorted(statuses) == [200, 400, 400]
+    winner = statuses.index(200)
+    for answer, name in zip(answers, variants, strict=True):
+        if answer.status_code == 400:
+            assert (await body(answer))["response"]["field_errors"] == {
+                "username": [msg(test_app, "USERNAME_ALREADY_ASSOCIATED", username=name)]
+            }
+    assert len(changed) == 1
+    names = await usernames(test_app)
+    holders = [e for e, n in names.items() if n is not None and n.lower() == variants[0].lower()]
+    assert holders == [emails[winner]]
+    assert names[emails[winner]] == variants[winner]
+    await settled(test_app, smtp_sink, 1)  # the winner's notice
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from quart_security import signals
 from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, body, get_csrf, json_login
 from tests.support.mail import SmtpSink
+from tests.support.race import rendezvous
 
 pytestmark = pytest.mark.settings(registerable=True, send_mail_inline=True)
 
@@ -745,6 +746,72 @@ async def test_parallel_registrations_without_generic_responses(
     assert await user_count(test_app) == before + 1
     logged_in = [(await c.get("/api/me", headers=JSON)).status_code == 200 for c in clients]
     assert sum(logged_in) == 1
+
+
+#: Ten spellings of one address (the domain is always folded; the local part is not).
+CASE_VARIANTS = [
+    "race@lp.com",
+    "Race@lp.com",
+    "RACE@lp.com",
+    "rAce@lp.com",
+    "raCe@lp.com",
+    "racE@lp.com",
+    "RaCe@lp.com",
+    "rAcE@lp.com",
+    "RACe@lp.com",
+    "rACE@lp.com",
+]
+
+
+def case_insensitive_email_lookup(**kwargs: Any) -> bool:
+    return kwargs.get("case_insensitive") is True and "email" in kwargs
+
+
+@pytest.mark.settings(recoverable=True)
+async def test_parallel_registrations_of_case_variants_make_one_account(
+    app: Any, test_app: Any, smtp_sink: SmtpSink
+) -> None:
+    """Issue #11: the datastore itself must refuse a second spelling of one identity."""
+    before = await user_count(test_app)
+    clients = [app.test_client() for _ in CASE_VARIANTS]
+    tokens = [await register_csrf(c) for c in clients]
+    with (
+        Recorder(signals.user_registered) as registered,
+        # Five of them finish their "is it taken?" check before any of them writes.
+        rendezvous(test_app.store, "find_user", 5, when=case_insensitive_email_lookup) as held,
+    ):
+        responses = await asyncio.gather(
+            *(
+                c.post("/register", json=new_user(email), headers={"X-CSRF-Token": t})
+                for c, t, email in zip(clients, tokens, CASE_VARIANTS, strict=True)
+            )
+        )
+    assert held == [None] * 5
+    assert [r.status_code for r in responses] == [200] * 10
+    assert await user_count(test_app) == before + 1
+    assert len(registered.calls) == 1
+    owner = str(registered.calls[0]["user"].email)
+    # Only the winner was signed in; the others got the generic answer.
+    logged_in = [(await c.get("/api/me", headers=JSON)).status_code == 200 for c in clients]
+    assert logged_in.count(True) == 1
+    assert CASE_VARIANTS[logged_in.index(True)] == owner
+    # Everybody was answered about the one account, at its stored address.
+    assert len(smtp_sink.messages) == 10
+    assert {tuple(m.envelope_to) for m in smtp_sink.messages} == {(owner,)}
+    assert sum(1 for m in smtp_sink.messages if "already belongs" in m.text) == 9
+    # Any other spelling still names exactly that account.
+    login = await json_login(app.test_client(), "RaCE@LP.com", NEW_PASSWORD)
+    assert login.status_code == 200, await login.get_data(as_text=True)
+    other = app.test_client()
+    forgot = await other.post(
+        "/reset",
+        json={"email": "rACe@lp.com"},
+        headers={**JSON, "X-CSRF-Token": await get_csrf(other)},
+    )
+    assert forgot.status_code == 200
+    assert len(smtp_sink.messages) == 11
+    assert smtp_sink.messages[-1].envelope_to == [owner]
+    assert RESET_LINK.search(smtp_sink.messages[-1].text) is not None
 
 
 # ---------------------------------------------------------------------- signals
