@@ -94,8 +94,15 @@ class MailQueue:
     async def _deliver_one(self, message: EmailMessage) -> None:
         try:
             await self._deliver(message)
-        except Exception:  # the consumer must outlive any one mail (a raising receiver...)
-            log.exception("delivering mail %s raised", message.get("Message-ID"))
+        except Exception as exc:  # the consumer must outlive any one mail (a raising receiver...)
+            # Above DEBUG, no text the library did not write: an app's error
+            # message or traceback may carry the recipient's address.
+            log.error(
+                "delivering mail %s raised %s (traceback at DEBUG)",
+                message.get("Message-ID"),
+                type(exc).__name__,
+            )
+            log.debug("delivering mail %s raised", message.get("Message-ID"), exc_info=True)
 
 
 class LoopMailQueue(MailQueue):
