@@ -5,11 +5,16 @@ Same route table, views and request lifecycle as the Quart adapter
 that drives the async core through flask_compat.driver. Flask marks its
 session as accessed whenever the core reads it, so Flask adds "Vary: Cookie"
 itself.
+
+A request thread's loop only runs during the request, so mail is delivered by
+a ThreadMailQueue: one daemon thread with its own loop, each delivery in the
+app context (a Flask-Security app's MailUtil.send_mail may use current_app).
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -19,6 +24,7 @@ from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.response import Response
 
 from quart_security.extension import Adapter
+from quart_security.mail_queue import ThreadMailQueue
 from quart_security.state import set_current_security
 from quart_security.web.form_input import FORM_MIMETYPES, is_json_mimetype, json_member
 from quart_security.web.lifecycle import (
@@ -112,6 +118,12 @@ def _endpoint_function(security: Security, route: Route) -> Any:
 
 class FlaskAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
+        async def deliver(message: EmailMessage) -> None:
+            with app.app_context():
+                set_current_security(security)
+                await security.mailer.deliver(message)
+
+        security.mailer.queue = ThreadMailQueue(deliver, security.cv("MAIL_QUEUE_SIZE"))
         if register_blueprint:
             app.register_blueprint(build_blueprint(security, flask.Blueprint, _endpoint_function))
 

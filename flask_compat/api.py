@@ -48,7 +48,9 @@ def lookup_identity(value: str) -> Any:
 
 
 def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:
-    """Flask-Security's send_mail: queued until this request commits, or sent at once."""
+    """Flask-Security's send_mail: rendered now; in a request, delivered after its commit
+    by the delivery thread (never inside the request unless SEND_MAIL_INLINE); outside
+    a request, delivered at once."""
     security, port = current_security(), FlaskPort()
     if flask.has_request_context():
         run_in_request(security.mailer.send(port, template, subject, recipient, **context))

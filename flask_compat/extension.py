@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar, cast
 
 import quart_security.extension as core
 from quart_security.clock import Clock
 from quart_security.datastore.base import UserDatastore as AsyncUserDatastore
 from quart_security.errors import ConfigurationError
+from quart_security.mail_queue import ThreadMailQueue
 
 from .adapter import FlaskAdapter
 from .datastore import UserDatastore
+from .driver import run
 
 
 class Security(core.Security):
@@ -50,6 +53,23 @@ class Security(core.Security):
             register_blueprint,
             **kwargs,
         )
+
+    def drain_mail(self, timeout: float | None = None) -> bool:
+        """Block until the mail queued so far is delivered; False if ``timeout`` ran out.
+
+        Mail is delivered by a background thread, and interpreter exit waits
+        for it (up to ``security.mailer.queue.shutdown_timeout``). Call this
+        where a process ends some other way, or must know its mail is out:
+        tests, a gunicorn ``worker_exit`` hook, a script before ``os._exit``.
+        """
+        queue = self.mailer.queue
+        if isinstance(queue, ThreadMailQueue):
+            return queue.join(timeout)
+        try:  # a queue the app installed itself
+            run(asyncio.wait_for(queue.drain(), timeout))
+        except TimeoutError:
+            return False
+        return True
 
     def _async_store(self, datastore: Any) -> AsyncUserDatastore[Any, Any]:
         if isinstance(datastore, UserDatastore):

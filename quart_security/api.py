@@ -39,8 +39,13 @@ async def verify_and_update_password(password: str, user: Any) -> bool:
 
 
 async def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:
-    """Flask-Security's send_mail: render ``security/email/<template>.txt/.html`` now,
-    deliver after this request commits (or at once outside a request)."""
+    """Flask-Security's send_mail: render ``security/email/<template>.txt/.html`` now.
+
+    In a request the mail is delivered after the request commits, off the
+    request path (the delivery queue; inside the request only with
+    SEND_MAIL_INLINE), so the answer never waits for SMTP. Outside a request
+    (a script, the CLI) it is delivered at once, before this returns.
+    """
     import quart
 
     security = current_security()
@@ -59,8 +64,9 @@ async def admin_change_password(user: Any, new_password: str, notify: bool = Tru
     fs_uniquifier is rotated); with ``notify`` and SEND_PASSWORD_CHANGE_EMAIL
     the user gets the change_notice mail; ``password_changed`` is sent. As in
     Flask-Security the password is not run through the policy and the caller
-    commits. Inside a request the mail waits for the request's commit;
-    outside one (CLI, a script in an app context) it is sent at once.
+    commits. Inside a request the mail waits for the request's commit and
+    is then delivered off the request path; outside one (CLI, a script in an
+    app context) it is delivered at once.
     """
     import quart
 

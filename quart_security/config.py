@@ -138,10 +138,15 @@ _DEFAULTS: dict[str, Any] = {
     "TOKEN_AUTHENTICATION_SOURCES": ["header"],
     # quart-flask-security additions (mail): links in mails are built from this
     # base URL (else PREFERRED_URL_SCHEME + SERVER_NAME), never from the
-    # request's Host header; mails go out after the commit, in the background
-    # unless SEND_MAIL_INLINE.
+    # request's Host header; mails go out after the commit, off the request
+    # path (a bounded queue, one consumer) on both frameworks, unless
+    # SEND_MAIL_INLINE delivers them inside the request (which lets the
+    # answer's timing tell real accounts from unknown ones).
     "EXTERNAL_BASE_URL": None,
     "SEND_MAIL_INLINE": False,
+    # quart-flask-security addition: mails allowed to wait for delivery; one
+    # more is dropped (error log, mail_send_failed), never delivered inline.
+    "MAIL_QUEUE_SIZE": 1000,
     "TOKEN_MAX_AGE": timedelta(minutes=15),
     "TOKEN_EXPIRE_TIMESTAMP": no_token_expiry,
     "REFRESH_TOKEN": False,
@@ -419,6 +424,7 @@ ADDED_KEYS: Final = frozenset(
         "TOKEN_AUTHENTICATION_SOURCES",
         "EXTERNAL_BASE_URL",
         "SEND_MAIL_INLINE",
+        "MAIL_QUEUE_SIZE",
     }
 )
 
@@ -918,6 +924,9 @@ def validate_config(app_config: Mapping[str, Any]) -> None:
     nice = cv("PASSWORD_HASH_NICE")
     if not _is_int(nice) or not 0 <= nice <= 19:
         problems.append("SECURITY_PASSWORD_HASH_NICE must be an integer from 0 to 19")
+    mail_queue_size = cv("MAIL_QUEUE_SIZE")
+    if not _is_int(mail_queue_size) or mail_queue_size < 1:
+        problems.append("SECURITY_MAIL_QUEUE_SIZE must be an integer of at least 1")
 
     # Identity attributes.
     uias = cv("USER_IDENTITY_ATTRIBUTES")

@@ -65,10 +65,6 @@ class Security:
     """The extension object, ``app.extensions["security"]``."""
 
     adapter_class: ClassVar[type[Adapter] | None] = None
-    #: Whether the adapter's event loop outlives the request, so work (mail
-    #: delivery) can continue in the background. Quart: yes. flask_compat's
-    #: per-thread loops only run during a request, so mail is sent inline.
-    background_tasks: bool = False
     #: Set by ``locale_selector``; kept here so init_app may come after it.
     _locale_selector: LocaleSelector | None = None
 
@@ -321,15 +317,20 @@ class Security:
         return ok
 
     async def after_commit(self, port: WebPort) -> None:
-        """Work that must wait for a successful commit: queued mails."""
+        """Work that must wait for a successful commit: the request's mails.
+
+        They go to the delivery queue and the answer never waits for SMTP
+        (only real accounts get mail, so waiting would tell them apart); only
+        SEND_MAIL_INLINE delivers them here, inside the request.
+        """
         pending = request_state(port.g).pending_mail
         if not pending:
             return
         messages, pending[:] = list(pending), []
-        if self.cv("SEND_MAIL_INLINE") or not self.background_tasks:
+        if self.cv("SEND_MAIL_INLINE"):
             await self.mailer.flush(messages)
         else:
-            self.mailer.dispatch(messages)
+            await self.mailer.enqueue(messages)
 
     def basic_challenge(self) -> str:
         return basic_challenge(self.cv("DEFAULT_HTTP_AUTH_REALM"))

@@ -1,13 +1,24 @@
-"""Email: rendered during the request, sent after the database commit.
+"""Email: rendered during the request, delivered after the commit, never inside it.
 
 Flask-Security sends mail synchronously inside the request, so a slow SMTP
-server slows every registration, and a mail about a change that then rolls
-back still goes out. Here a flow calls ``await security.mailer.send(...)``,
-which renders the templates at once (so template errors surface in the
-request) and queues the message on the request; the adapter hands the queue
-to the mailer only after a successful commit, and the mailer delivers in the
-background (or inline, with SECURITY_SEND_MAIL_INLINE). Delivery failures are
-logged and signalled (``mail_send_failed``), never raised into a response.
+server slows every registration, a mail about a change that then rolls back
+still goes out, and, since only real accounts get mail, the answer's timing
+tells which addresses have accounts. Here a flow calls
+``await security.mailer.send(...)``, which renders the templates at once (so
+template errors surface in the request, and a stand-in mail for an unknown
+account costs the same) and queues the message on the request. After a
+successful commit the web lifecycle hands the queue to ``enqueue``, which puts
+each message on the delivery queue (mail_queue.py: a bounded queue, one
+consumer off the request path, on Quart and flask_compat alike). Only with
+SECURITY_SEND_MAIL_INLINE is mail delivered inside the request (``flush``),
+which brings the timing difference back.
+
+Delivery failures, and mails dropped because the queue is full, are logged
+and signalled (``mail_send_failed``), never raised into a response. Log lines
+above DEBUG name the mail (template, Message-ID), never its recipient: an
+address is personal data, and a list of failed deliveries would be a list of
+accounts; SMTP errors that echo the address are redacted. The recipient and
+the full error are logged at DEBUG.
 
 Links in mails are absolute URLs built from configured settings
 (SECURITY_EXTERNAL_BASE_URL, else PREFERRED_URL_SCHEME + SERVER_NAME), never
@@ -16,12 +27,12 @@ from the request's Host header (host-header poisoning of reset links).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
+import re
 from collections.abc import Mapping
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, getaddresses, make_msgid
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +40,7 @@ import aiosmtplib
 
 from . import signals
 from .errors import ConfigurationError
+from .mail_queue import LoopMailQueue, MailQueue, MailQueueFull
 from .state import request_state
 
 if TYPE_CHECKING:
@@ -75,12 +87,29 @@ class SecurityMessage(EmailMessage):
     context: Mapping[str, Any] = MappingProxyType({})
 
 
+def describe(message: EmailMessage) -> str:
+    """How log lines above DEBUG name a mail: its template (else subject) and Message-ID."""
+    name = getattr(message, "template", "") or str(message.get("Subject", ""))
+    return f"{name!r} {message.get('Message-ID', '')}".strip()
+
+
+def redact(text: str, message: EmailMessage) -> str:
+    """``text`` without the mail's recipient addresses (SMTP errors echo them)."""
+    for _, address in getaddresses([str(message.get("To", ""))]):
+        if address:
+            text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+    return text
+
+
 class Mailer:
-    """Builds, queues and delivers the library's mails over aiosmtplib."""
+    """Builds the library's mails, hands them to delivery, and delivers one over aiosmtplib."""
 
     def __init__(self, security: Security) -> None:
         self.security = security
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Where committed mail waits for delivery. This default suits an app
+        #: whose event loop outlives its requests; each adapter installs its
+        #: own (web/quart_adapter.py, flask_compat/adapter.py).
+        self.queue: MailQueue = LoopMailQueue(self.deliver, security.cv("MAIL_QUEUE_SIZE"))
 
     # ------------------------------------------------------------------ links
     def external_base(self) -> str:
@@ -144,23 +173,36 @@ class Mailer:
         request_state(port.g).pending_mail.append(message)
 
     # ------------------------------------------------------------------ delivery
-    def dispatch(self, messages: list[EmailMessage]) -> None:
-        """Hand committed messages to the background (called by the adapters)."""
+    async def enqueue(self, messages: list[EmailMessage]) -> None:
+        """Hand committed messages to the delivery queue (called after the commit).
+
+        Never waits for delivery. A full queue drops the message, with an
+        error log line and ``mail_send_failed``, rather than block the
+        request or deliver inline, either of which would bring the timing
+        difference back.
+        """
         for message in messages:
-            task = asyncio.get_running_loop().create_task(self.deliver(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            try:
+                self.queue.put_nowait(message)
+            except MailQueueFull as exc:
+                log.error("mail %s dropped: %s", describe(message), exc)
+                await signals.send(
+                    signals.mail_send_failed, self.security.app, message=message, error=exc
+                )
 
     async def flush(self, messages: list[EmailMessage]) -> None:
-        """Deliver now, in order (SECURITY_SEND_MAIL_INLINE, or no loop to outlive)."""
+        """Deliver now, in order (SECURITY_SEND_MAIL_INLINE, or code outside a request)."""
         for message in messages:
             await self.deliver(message)
 
     async def deliver(self, message: EmailMessage) -> None:
+        """Deliver one message; a failure is logged and signalled, never raised."""
         try:
             await self._hand_over(message)
         except Exception as exc:  # a mail failure must never break a response
-            log.warning("sending mail %r failed: %s", message["Subject"], exc)
+            error = redact(str(exc), message)
+            log.warning("delivering mail %s failed: %s", describe(message), error)
+            log.debug("mail %s to %s failed", describe(message), message.get("To"), exc_info=True)
             await signals.send(
                 signals.mail_send_failed, self.security.app, message=message, error=exc
             )
@@ -202,6 +244,9 @@ class Mailer:
         )
 
     async def drain(self) -> None:
-        """Wait for background deliveries (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until the mail queued so far is delivered (bound it with ``asyncio.timeout``)."""
+        await self.queue.drain()
+
+    async def shutdown(self) -> None:
+        """Deliver what is queued within the queue's shutdown bound (Quart's after_serving)."""
+        await self.queue.shutdown()

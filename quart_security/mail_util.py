@@ -8,9 +8,12 @@ timing and async-ness:
   with aiosmtplib (the Mailer's transport). A subclass may override it with an
   ``async def`` or, as in Flask-Security, a plain ``def`` (on Quart a plain
   one must not block: it runs on the event loop).
-- The library calls ``send_mail`` only after the request's commit, when the
-  Mailer delivers (in the background on Quart, unless SEND_MAIL_INLINE). The
-  ``**kwargs`` are the template context captured while rendering in the
+- The library calls ``send_mail`` only after the request's commit, off the
+  request path: from the delivery queue's consumer (a task on Quart's loop, a
+  delivery thread with its own loop on flask_compat), with the app context
+  pushed; inside the request only with SEND_MAIL_INLINE. A plain ``def`` on
+  flask_compat runs in that thread, where blocking delays only the next mail.
+  The ``**kwargs`` are the template context captured while rendering in the
   request: treat database objects in it as detached.
 - ``normalize`` and ``validate`` give the same canonical address the rest of
   the library stores and looks up (quart_security.identity). ``validate``
@@ -79,7 +82,8 @@ class MailUtil:
 
         ``template`` names why the mail is sent; ``kwargs`` is the context it
         was rendered with. Errors are raised to the caller; when the library
-        is the caller, the Mailer logs them and sends ``mail_send_failed``.
+        is the caller (after the commit, off the request path), the Mailer
+        logs them and sends ``mail_send_failed``.
         """
         message = EmailMessage()
         message["Subject"] = _no_header_injection(str(subject), "subject")

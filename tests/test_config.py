@@ -397,9 +397,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 7
+    assert len(ADDED_KEYS) == 8
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 262
+    assert len(DEFAULT_CONFIG) == 263
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -409,6 +409,7 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "TOKEN_AUTHENTICATION_SOURCES",
         "EXTERNAL_BASE_URL",
         "SEND_MAIL_INLINE",
+        "MAIL_QUEUE_SIZE",
     }
 
 

@@ -1,9 +1,15 @@
-"""The Quart adapter: the WebPort over Quart, the blueprint, the request hooks."""
+"""The Quart adapter: the WebPort over Quart, the blueprint, the request hooks.
+
+Mail is delivered by a consumer task on the app's event loop (a
+LoopMailQueue), each delivery in the app context; after_serving waits for it,
+within its shutdown bound.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import quart
@@ -13,6 +19,7 @@ from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.response import Response
 
 from ..extension import Adapter
+from ..mail_queue import LoopMailQueue
 from ..state import request_state, set_current_security
 from .form_input import FORM_MIMETYPES, is_json_mimetype, json_member
 from .lifecycle import build_blueprint, end_request, finish_response, run_view, start_request
@@ -107,7 +114,13 @@ def _endpoint_function(security: Security, route: Route) -> Any:
 
 class QuartAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
-        security.background_tasks = True
+        async def deliver(message: EmailMessage) -> None:
+            # Off the request, in the app context a MailUtil.send_mail may need.
+            async with app.app_context():
+                set_current_security(security)
+                await security.mailer.deliver(message)
+
+        security.mailer.queue = LoopMailQueue(deliver, security.cv("MAIL_QUEUE_SIZE"))
         if register_blueprint:
             app.register_blueprint(build_blueprint(security, quart.Blueprint, _endpoint_function))
 
@@ -136,7 +149,7 @@ class QuartAdapter(Adapter):
                 await security.store.create_indexes()  # type: ignore[attr-defined]
 
         app.before_serving(create_indexes)
-        app.after_serving(security.mailer.drain)
+        app.after_serving(security.mailer.shutdown)
         app.before_request(before)
         app.before_websocket(before_ws)
         app.after_request(after)

@@ -145,6 +145,7 @@ def build_flask_app(
 
 
 def dispose(built: FlaskBuiltApp) -> None:
+    built.security.drain_mail()  # no delivery outlives its test
     built.security.hashing_pool.shutdown()
     with built.app.flask_app.app_context():
         db.engine.dispose()
