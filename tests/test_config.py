@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from quart_security import config
 from quart_security.config import (
     ADDED_KEYS,
     ADDED_MESSAGES,
     DEFAULT_CONFIG,
     DEFAULT_MESSAGES,
+    FORM_KEYS,
+    KEY_STATUS,
     ConfigView,
+    Status,
     get_message,
     init_config,
     normalize_durations,
@@ -494,6 +499,92 @@ def test_callable_defaults() -> None:
     assert now.tzinfo is None
     assert before <= now <= after
     assert cfg["SECURITY_TOKEN_EXPIRE_TIMESTAMP"](object()) == 0
+
+
+# ------------------------------------------------------------------ statuses
+
+NOT_YET = sorted(k for k, s in KEY_STATUS.items() if s is Status.NOT_YET and k not in FORM_KEYS)
+HONOURED = sorted(k for k, s in KEY_STATUS.items() if s is Status.HONOURED)
+INERT = sorted(k for k, s in KEY_STATUS.items() if s is Status.INERT)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def other_than(default: Any) -> Any:
+    """A value that asks for something else than ``default`` does."""
+    if isinstance(default, bool):
+        return not default
+    if default is None:
+        return "something"
+    if isinstance(default, int | float):
+        return default + 1
+    if isinstance(default, str):
+        return default + "-other"
+    if isinstance(default, timedelta):
+        return default + timedelta(seconds=1)
+    if isinstance(default, list | tuple | set):
+        return [*default, "other"]
+    if isinstance(default, dict):
+        return {**default, "other": 1}
+    if callable(default):
+        return lambda *args: None
+    raise AssertionError(f"no other value for {default!r}")
+
+
+def test_every_key_has_a_status() -> None:
+    assert set(KEY_STATUS) == set(DEFAULT_CONFIG) | FORM_KEYS
+    assert all(isinstance(status, Status) for status in KEY_STATUS.values())
+    # Nothing of two-factor & co. is built, and no form class override is.
+    assert all(KEY_STATUS[k] is Status.NOT_YET for k in FORM_KEYS)
+    assert len(HONOURED) + len(INERT) + len(NOT_YET) + len(FORM_KEYS) == len(KEY_STATUS)
+
+
+def test_a_key_added_without_a_status_stops_the_import() -> None:
+    with pytest.raises(TypeError, match="SECURITY_MAIL_QUEUE_SIZE: give each a status"):
+        config._split({"LOGIN_URL": config.honoured("/login"), "MAIL_QUEUE_SIZE": 100})
+    defaults, _ = config._split({"MAIL_QUEUE_SIZE": config.honoured(100)})
+    assert defaults == {"MAIL_QUEUE_SIZE": 100}
+
+
+def test_feature_switches_say_what_is_built() -> None:
+    built = {
+        "REGISTERABLE", "CONFIRMABLE", "RECOVERABLE", "CHANGEABLE", "CHANGE_EMAIL",
+        "CHANGE_USERNAME", "USERNAME_RECOVERY", "USERNAME_ENABLE", "TRACKABLE",
+    }  # fmt: skip
+    not_built = {
+        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "WEBAUTHN", "PASSWORDLESS",
+        "OAUTH_ENABLE", "MULTI_FACTOR_RECOVERY_CODES", "REFRESH_TOKEN",
+        "PASSWORD_CHECK_BREACHED", "PASSWORD_COMPLEXITY_CHECKER", "TWO_FACTOR_IMPLEMENTATIONS",
+    }  # fmt: skip
+    assert {k for k in built if KEY_STATUS[k] is not Status.HONOURED} == set()
+    assert {k for k in not_built if KEY_STATUS[k] is not Status.NOT_YET} == set()
+
+
+def test_inert_keys_are_few_and_say_why() -> None:
+    assert INERT == ["CHANGE_EMAIL_CONFIRM_URL", "CHANGE_SALT", "JOIN_USER_ROLES"]
+    for key in INERT:
+        assert config._ENTRIES[key].note, key
+        validate_config(fresh(**{key: other_than(DEFAULT_CONFIG[key])}))
+
+
+def _package_sources() -> dict[Path, str]:
+    files = [
+        *(ROOT / "quart_security").rglob("*.py"),
+        *(ROOT / "flask_compat").rglob("*.py"),
+        *(ROOT / "quart_security" / "templates").rglob("*.html"),
+        *(ROOT / "quart_security" / "templates").rglob("*.txt"),
+    ]
+    return {p: p.read_text() for p in files if p != ROOT / "quart_security" / "config.py"}
+
+
+def test_every_honoured_key_is_read_outside_the_table() -> None:
+    """A key marked honoured that no code names is not honoured (flip it to not_yet)."""
+    sources = "\n".join(_package_sources().values())
+    unread = [
+        key
+        for key in HONOURED
+        if not re.search(rf"[\"']((SECURITY_)?{key})[\"']|\bSECURITY_{key}\b", sources)
+    ]
+    assert unread == []
 
 
 # ------------------------------------------------------------------ init_config
