@@ -7,8 +7,9 @@ addition" or "safer default than Flask-Security"), so the table itself is the
 list of deliberate differences.
 
 Each entry also carries its status (``honoured``, ``not_yet`` or ``inert``,
-see ``Status``), so a reader of the table sees what is built. A new key is
-added with its status, e.g.
+see ``Status``): validate_config refuses a setting that is not built yet
+unless it is left at its default, so a feature that does not exist cannot be
+switched on and silently fail open. A new key is added with its status, e.g.
 ``"MAIL_QUEUE_SIZE": honoured(1000)``; one added without a status stops the
 import.
 
@@ -86,13 +87,14 @@ _SINGLE_HASH_SCHEMES: Final = frozenset(
 class Status(enum.Enum):
     """Whether this code does what a setting asks (DESIGN.md: "Fail closed").
 
-    Every key of the table carries one; building a feature means flipping its
-    keys to HONOURED.
+    Every key of the table carries one. ``validate_config`` refuses a NOT_YET
+    key set away from its default, so no setting is accepted that nothing
+    here honours; building a feature means flipping its keys to HONOURED.
     """
 
     #: Read and applied, with Flask-Security's meaning.
     HONOURED = "honoured"
-    #: Not built yet: only its default matches what the code does.
+    #: Not built yet: accepted only at its default (a feature switch: off).
     NOT_YET = "not built yet"
     #: Accepted at any value and without effect, for a reason given with the
     #: entry. Only for keys that mean nothing in this implementation.
@@ -112,7 +114,7 @@ def honoured(default: Any) -> _Entry:
 
 
 def not_yet(default: Any, note: str = "") -> _Entry:
-    """A table entry for a feature not built yet; ``note`` says what is missing."""
+    """A table entry for a feature not built yet; ``note`` is added to the refusal."""
     return _Entry(default, Status.NOT_YET, note)
 
 
@@ -543,7 +545,7 @@ DURATION_KEYS: Final = frozenset(
 # Form class overrides Flask-Security also reads from config
 # (SECURITY_LOGIN_FORM, ...) or from Security() arguments (login_form=...),
 # plus the RENDER_TEMPLATE hook. Known, so not reported as typos, but without
-# defaults; none is built yet (KEY_STATUS).
+# defaults; none is built yet (KEY_STATUS), so setting one at all is refused.
 FORM_KEYS: Final = frozenset(
     name.upper()
     for name in (
@@ -955,18 +957,87 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_config(app_config: Mapping[str, Any]) -> None:
-    """Refuse setting combinations that cannot work, at start-up not at first use.
+NOT_BUILT: Final = "is not built yet in quart-flask-security"
+
+
+def _shown(value: Any) -> str:
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+def at_default(key: str, value: Any) -> bool:
+    """Whether ``value`` asks for what the default of table key ``key`` does.
+
+    Flags and feature switches are read for truth, as Flask-Security reads
+    them; durations in any accepted form and lists given as tuples compare by
+    value, so a 5.6-style config that spells out a default is not refused.
+    """
+    default = _DEFAULTS[key]
+    if value is default:
+        return True
+    try:
+        if isinstance(default, bool):
+            return bool(value) is default
+        if key in DURATION_KEYS:
+            return bool(parse_duration(value) == default)
+        if isinstance(default, list | tuple) and isinstance(value, list | tuple):
+            return list(value) == list(default)
+        return bool(value == default)
+    except Exception:  # an unreadable value is not the default
+        return False
+
+
+def not_built_settings(
+    app_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One problem per setting that asks for something not built yet, naming it.
+
+    A NOT_YET key counts when its value (the app's, else the Security()
+    argument's, as init_config would store it) is not its default; a form key
+    counts when set at all. Only names and defaults are shown, never values
+    (they may be secrets).
+    """
+    overrides = overrides or {}
+    problems: list[str] = []
+    for key, entry in _ENTRIES.items():
+        if entry.status is not Status.NOT_YET:
+            continue
+        name = PREFIX + key
+        found, value = (True, app_config[name]) if name in app_config else _override(overrides, key)
+        if not found or at_default(key, value):
+            continue
+        note = f" ({entry.note})" if entry.note else ""
+        problems.append(
+            f"{name} {NOT_BUILT}; remove it or set it back to {_shown(entry.default)}{note}"
+        )
+    for key in sorted(FORM_KEYS):
+        what = "a render_template hook" if key == "RENDER_TEMPLATE" else "a form class override"
+        if PREFIX + key in app_config:
+            problems.append(f"{PREFIX}{key} {NOT_BUILT} ({what}); remove it")
+        if _override(overrides, key)[0]:
+            problems.append(
+                f"the Security() argument {key.lower()} {NOT_BUILT} ({what}); remove it"
+            )
+    return problems
+
+
+def validate_config(
+    app_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> None:
+    """Refuse settings that are not built and combinations that cannot work, at start-up.
 
     Every problem found is reported in one ConfigurationError, each naming the
-    SECURITY_* keys involved. Checks that need the datastore or other modules
-    (model columns, optional packages) belong to the extension.
+    SECURITY_* keys involved, settings not built yet first. ``overrides`` are
+    the Security() arguments (form classes are given there too). Checks that
+    need the datastore or other modules (model columns, optional packages)
+    belong to the extension.
     """
 
     def cv(key: str) -> Any:
         return app_config.get(PREFIX + key, _DEFAULTS[key])
 
-    problems: list[str] = []
+    problems = not_built_settings(app_config, overrides)
 
     # Passwords.
     schemes = cv("PASSWORD_SCHEMES") or []
@@ -1098,7 +1169,7 @@ def validate_config(app_config: Mapping[str, Any]) -> None:
             problems.append(f"{MSG_PREFIX}{key} must be a (text, category) pair of strings")
 
     if problems:
-        raise ConfigurationError("invalid security configuration: " + "; ".join(problems))
+        raise ConfigurationError("invalid security configuration:\n  " + "\n  ".join(problems))
 
 
 # ------------------------------------------------------------------ access
@@ -1176,15 +1247,18 @@ __all__ = [
     "DURATION_KEYS",
     "FORM_KEYS",
     "KEY_STATUS",
+    "NOT_BUILT",
     "REMOVED_KEYS",
     "ConfigView",
     "FromAppConfig",
     "Status",
+    "at_default",
     "get_message",
     "init_config",
     "naive_utcnow",
     "no_token_expiry",
     "normalize_durations",
+    "not_built_settings",
     "parse_duration",
     "unknown_keys",
     "validate_config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -18,11 +19,14 @@ from quart_security.config import (
     DEFAULT_MESSAGES,
     FORM_KEYS,
     KEY_STATUS,
+    NOT_BUILT,
     ConfigView,
     Status,
+    at_default,
     get_message,
     init_config,
     normalize_durations,
+    not_built_settings,
     parse_duration,
     unknown_keys,
     validate_config,
@@ -566,6 +570,94 @@ def test_inert_keys_are_few_and_say_why() -> None:
         validate_config(fresh(**{key: other_than(DEFAULT_CONFIG[key])}))
 
 
+@pytest.mark.parametrize("key", NOT_YET)
+def test_a_setting_not_built_is_refused_away_from_its_default(key: str) -> None:
+    value = other_than(DEFAULT_CONFIG[key])
+    assert not at_default(key, value)
+    cfg = fresh()
+    cfg["SECURITY_" + key] = value
+    problems = not_built_settings(cfg)
+    assert len(problems) == 1 and problems[0].startswith(f"SECURITY_{key} {NOT_BUILT}; ")
+    assert "remove it or set it back to" in problems[0]
+    with pytest.raises(ConfigurationError, match=f"SECURITY_{key} {NOT_BUILT}"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("key", NOT_YET)
+def test_a_setting_not_built_is_accepted_at_its_default(key: str) -> None:
+    cfg = fresh()
+    cfg["SECURITY_" + key] = copy.deepcopy(DEFAULT_CONFIG[key])
+    assert not_built_settings(cfg) == []
+
+
+@pytest.mark.parametrize("key", sorted(FORM_KEYS))
+def test_a_form_override_is_refused_when_set_at_all(key: str) -> None:
+    cfg = fresh()
+    cfg["SECURITY_" + key] = object
+    with pytest.raises(ConfigurationError, match=f"SECURITY_{key} {NOT_BUILT}"):
+        validate_config(cfg)
+    with pytest.raises(ConfigurationError, match=f"argument {key.lower()} {NOT_BUILT}"):
+        validate_config(fresh(), {key.lower(): object})
+
+
+def test_security_arguments_count_as_settings() -> None:
+    # What init_config would store, even when validation runs first.
+    with pytest.raises(ConfigurationError, match=f"SECURITY_TWO_FACTOR {NOT_BUILT}"):
+        validate_config({"SECURITY_PASSWORD_SALT": "pepper"}, {"two_factor": True})
+    # The app's own value wins over the argument, as in init_config.
+    validate_config({"SECURITY_PASSWORD_SALT": "pepper", "SECURITY_TWO_FACTOR": False},
+                    {"two_factor": True})  # fmt: skip
+
+
+def test_issue_examples_are_refused_by_validation() -> None:
+    cfg = fresh(
+        TWO_FACTOR=True,
+        TWO_FACTOR_REQUIRED=True,
+        UNIFIED_SIGNIN=True,
+        PASSWORD_CHECK_BREACHED=True,
+        LOGIN_FORM=object,
+        TWO_FACTOR_IMPLEMENTATIONS={"code": "myapp.CodePlugin"},
+    )
+    with pytest.raises(ConfigurationError) as info:
+        validate_config(cfg)
+    for key in (
+        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "PASSWORD_CHECK_BREACHED",
+        "LOGIN_FORM", "TWO_FACTOR_IMPLEMENTATIONS",
+    ):  # fmt: skip
+        assert f"SECURITY_{key} {NOT_BUILT}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TWO_FACTOR", 0),
+        ("TWO_FACTOR", None),
+        ("TWO_FACTOR_ALWAYS_VALIDATE", 1),
+        ("TWO_FACTOR_SETUP_WITHIN", "30 minutes"),
+        ("TWO_FACTOR_SETUP_WITHIN", 1800),
+        ("TWO_FACTOR_ENABLED_METHODS", ("email", "authenticator", "sms")),
+        ("DATETIME_FACTORY", config.naive_utcnow),
+    ],
+)
+def test_defaults_spelled_another_way_are_defaults(key: str, value: Any) -> None:
+    assert at_default(key, value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TWO_FACTOR", "yes"),
+        ("TWO_FACTOR_SETUP_WITHIN", "31 minutes"),
+        ("TWO_FACTOR_SETUP_WITHIN", "soon"),
+        ("TWO_FACTOR_ENABLED_METHODS", ["email"]),
+        ("TOTP_SECRETS", {}),
+        ("DATETIME_FACTORY", lambda: None),
+    ],
+)
+def test_other_values_are_not_defaults(key: str, value: Any) -> None:
+    assert not at_default(key, value)
+
+
 def _package_sources() -> dict[Path, str]:
     files = [
         *(ROOT / "quart_security").rglob("*.py"),
@@ -768,21 +860,14 @@ def test_valid_configurations_pass() -> None:
     validate_config(fresh())
     validate_config(
         fresh(
-            TWO_FACTOR=True,
-            UNIFIED_SIGNIN=True,
-            MULTI_FACTOR_RECOVERY_CODES=True,
-            TOTP_SECRETS={"1": "secret"},
-            TOTP_ISSUER="Example",
-            PASSWORD_REQUIRED=False,
             LOGOUT_METHODS=None,
             TOKEN_MAX_AGE=None,
             TOKEN_AUTHENTICATION_SOURCES=["header", "query", "json"],
             CSRF_COOKIE={"samesite": "None", "secure": True},
-            TWO_FACTOR_VALIDITY_COOKIE={"samesite": "lax"},
-            REFRESH_TOKEN_COOKIE={"samesite": None},
             PASSWORD_HASH_POOL_SIZE=2,
             PASSWORD_HASH_QUEUE_SIZE=1,
             CONFIRM_EMAIL_WITHIN="5 days",
+            REDIRECT_BEHAVIOR="spa",
         )
     )
     # Single-hash schemes need no salt.
