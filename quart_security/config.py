@@ -92,7 +92,8 @@ class Status(enum.Enum):
     here honours; building a feature means flipping its keys to HONOURED.
     """
 
-    #: Read and applied, with Flask-Security's meaning.
+    #: Read and applied, with Flask-Security's meaning (any partial support is
+    #: enforced by validate_config, which refuses the values that do not work).
     HONOURED = "honoured"
     #: Not built yet: accepted only at its default (a feature switch: off).
     NOT_YET = "not built yet"
@@ -145,6 +146,7 @@ _TABLE: dict[str, _Entry] = {
     "EMAIL_PLAINTEXT": honoured(True),
     "EMAIL_HTML": honoured(True),
     "REDIRECT_HOST": honoured(None),
+    # None or "spa"; validate_config refuses any other value.
     "REDIRECT_BEHAVIOR": honoured(None),
     "REDIRECT_ALLOW_SUBDOMAINS": honoured(False),
     "REDIRECT_BASE_DOMAIN": honoured(None),
@@ -185,6 +187,8 @@ _TABLE: dict[str, _Entry] = {
     "CSRF_PROTECT_MECHANISMS": honoured(("basic", "session", "token")),
     "CSRF_IGNORE_UNAUTH_ENDPOINTS": honoured(False),
     "CSRF_COOKIE_NAME": honoured(None),
+    # Options max_age, path, domain, secure, httponly, samesite; validate_config
+    # refuses others, and Flask-Security's old "key" (use CSRF_COOKIE_NAME).
     "CSRF_COOKIE": honoured({"samesite": "Strict", "httponly": False, "secure": True}),
     "CSRF_HEADER": honoured("X-XSRF-Token"),
     "CSRF_COOKIE_REFRESH_EACH_REQUEST": honoured(False),
@@ -958,6 +962,10 @@ def _is_int(value: Any) -> bool:
 
 
 NOT_BUILT: Final = "is not built yet in quart-flask-security"
+#: What queue_csrf_cookie (web/csrf.py) passes on to the cookie.
+_CSRF_COOKIE_OPTIONS: Final = frozenset(
+    {"max_age", "path", "domain", "secure", "httponly", "samesite"}
+)
 
 
 def _shown(value: Any) -> str:
@@ -1022,6 +1030,22 @@ def not_built_settings(
     return problems
 
 
+def _csrf_cookie_options(cookie: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if "key" in cookie:
+        problems.append(
+            "SECURITY_CSRF_COOKIE 'key' (Flask-Security's old way to name the cookie) is not"
+            " supported; set SECURITY_CSRF_COOKIE_NAME instead"
+        )
+    unknown = sorted(str(k) for k in cookie if k != "key" and k not in _CSRF_COOKIE_OPTIONS)
+    if unknown:
+        problems.append(
+            f"SECURITY_CSRF_COOKIE options {unknown!r} are not supported;"
+            f" supported: {sorted(_CSRF_COOKIE_OPTIONS)!r}"
+        )
+    return problems
+
+
 def validate_config(
     app_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> None:
@@ -1038,6 +1062,13 @@ def validate_config(
         return app_config.get(PREFIX + key, _DEFAULTS[key])
 
     problems = not_built_settings(app_config, overrides)
+
+    # Values of honoured settings that are not built: refused, not ignored.
+    redirect_behavior = cv("REDIRECT_BEHAVIOR")
+    if redirect_behavior not in (None, "spa"):
+        problems.append(
+            f"SECURITY_REDIRECT_BEHAVIOR {redirect_behavior!r} is not supported; use None or 'spa'"
+        )
 
     # Passwords.
     schemes = cv("PASSWORD_SCHEMES") or []
@@ -1133,6 +1164,8 @@ def validate_config(
         if not isinstance(cookie, Mapping):
             problems.append(f"SECURITY_{key} must be a dict of cookie options")
             continue
+        if key == "CSRF_COOKIE":
+            problems.extend(_csrf_cookie_options(cookie))
         samesite = cookie.get("samesite")
         if samesite is None:
             continue

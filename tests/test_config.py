@@ -985,6 +985,17 @@ INVALID: list[tuple[dict[str, Any], list[str]]] = [
         ["SECURITY_API_ENABLED_METHODS", "tokens"],
     ),
     ({"CONFIRM_EMAIL_WITHIN": "five days"}, ["SECURITY_CONFIRM_EMAIL_WITHIN"]),
+    # Values of honoured settings that nothing here implements.
+    ({"REDIRECT_BEHAVIOR": "SPA"}, ["SECURITY_REDIRECT_BEHAVIOR", "'SPA'", "'spa'"]),
+    ({"REDIRECT_BEHAVIOR": "json"}, ["SECURITY_REDIRECT_BEHAVIOR", "'json'"]),
+    (
+        {"CSRF_COOKIE": {"key": "XSRF-TOKEN", "samesite": "Strict"}},
+        ["SECURITY_CSRF_COOKIE", "'key'", "SECURITY_CSRF_COOKIE_NAME"],
+    ),
+    (
+        {"CSRF_COOKIE": {"expires": 3600, "partitioned": True}},
+        ["SECURITY_CSRF_COOKIE", "'expires'", "'partitioned'"],
+    ),
     ({"FRESHNESS": None}, ["SECURITY_FRESHNESS"]),
     ({"MSG_LOGIN": "just a string"}, ["SECURITY_MSG_LOGIN"]),
     ({"MSG_LOGIN": ("text", "info", "extra")}, ["SECURITY_MSG_LOGIN"]),
