@@ -115,7 +115,7 @@ class Security:
         self._cv = config_module.ConfigView(app.config)
         config_module.init_config(app.config, self._kwargs)
         config_module.warn_unknown_keys(app.config, log)
-        config_module.validate_config(app.config)
+        config_module.validate_config(app.config, self._kwargs)
         config_module.normalize_durations(app.config)
         self._check_models()
         self._build(app.config)

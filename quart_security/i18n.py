@@ -290,8 +290,8 @@ def extract_config_messages(
 ) -> Iterator[ExtractResult]:
     """Babel extractor for config.py: SECURITY_MSG_* texts and mail subject defaults.
 
-    Those strings are data in two dict literals (``_MESSAGES`` and
-    ``_DEFAULTS``), not gettext calls, so Babel's Python extractor cannot see
+    Those strings are data in two dict literals (``_MESSAGES`` and the
+    settings ``_TABLE``), not gettext calls, so Babel's Python extractor cannot see
     them. Each entry gets its setting name as an extracted comment, which is
     what a translator needs to know where the text shows up.
     """
@@ -315,13 +315,12 @@ def extract_config_messages(
                 text = item.elts[0]
                 if isinstance(text, ast.Constant) and isinstance(text.value, str):
                     yield text.lineno, None, text.value, [f"SECURITY_MSG_{key}"]
-            elif (
-                target.id == "_DEFAULTS"
-                and is_subject_key(key)
-                and isinstance(item, ast.Constant)
-                and isinstance(item.value, str)
-            ):
-                yield item.lineno, None, item.value, [f"SECURITY_{key}"]
+            elif target.id == "_TABLE" and is_subject_key(key):
+                # An entry is honoured("text") / not_yet("text"): the default is
+                # the call's first argument.
+                default = item.args[0] if isinstance(item, ast.Call) and item.args else None
+                if isinstance(default, ast.Constant) and isinstance(default.value, str):
+                    yield default.lineno, None, default.value, [f"SECURITY_{key}"]
 
 
 __all__ = [

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from quart_security import config
 from quart_security.config import (
     ADDED_KEYS,
     ADDED_MESSAGES,
     DEFAULT_CONFIG,
     DEFAULT_MESSAGES,
+    FORM_KEYS,
+    KEY_STATUS,
+    NOT_BUILT,
     ConfigView,
+    Status,
+    at_default,
     get_message,
     init_config,
     normalize_durations,
+    not_built_settings,
     parse_duration,
     unknown_keys,
     validate_config,
@@ -497,6 +506,180 @@ def test_callable_defaults() -> None:
     assert cfg["SECURITY_TOKEN_EXPIRE_TIMESTAMP"](object()) == 0
 
 
+# ------------------------------------------------------------------ statuses
+
+NOT_YET = sorted(k for k, s in KEY_STATUS.items() if s is Status.NOT_YET and k not in FORM_KEYS)
+HONOURED = sorted(k for k, s in KEY_STATUS.items() if s is Status.HONOURED)
+INERT = sorted(k for k, s in KEY_STATUS.items() if s is Status.INERT)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def other_than(default: Any) -> Any:
+    """A value that asks for something else than ``default`` does."""
+    if isinstance(default, bool):
+        return not default
+    if default is None:
+        return "something"
+    if isinstance(default, int | float):
+        return default + 1
+    if isinstance(default, str):
+        return default + "-other"
+    if isinstance(default, timedelta):
+        return default + timedelta(seconds=1)
+    if isinstance(default, list | tuple | set):
+        return [*default, "other"]
+    if isinstance(default, dict):
+        return {**default, "other": 1}
+    if callable(default):
+        return lambda *args: None
+    raise AssertionError(f"no other value for {default!r}")
+
+
+def test_every_key_has_a_status() -> None:
+    assert set(KEY_STATUS) == set(DEFAULT_CONFIG) | FORM_KEYS
+    assert all(isinstance(status, Status) for status in KEY_STATUS.values())
+    # Nothing of two-factor & co. is built, and no form class override is.
+    assert all(KEY_STATUS[k] is Status.NOT_YET for k in FORM_KEYS)
+    assert len(HONOURED) + len(INERT) + len(NOT_YET) + len(FORM_KEYS) == len(KEY_STATUS)
+
+
+def test_a_key_added_without_a_status_stops_the_import() -> None:
+    with pytest.raises(TypeError, match="SECURITY_MAIL_QUEUE_SIZE: give each a status"):
+        config._split({"LOGIN_URL": config.honoured("/login"), "MAIL_QUEUE_SIZE": 100})
+    defaults, _ = config._split({"MAIL_QUEUE_SIZE": config.honoured(100)})
+    assert defaults == {"MAIL_QUEUE_SIZE": 100}
+
+
+def test_feature_switches_say_what_is_built() -> None:
+    built = {
+        "REGISTERABLE", "CONFIRMABLE", "RECOVERABLE", "CHANGEABLE", "CHANGE_EMAIL",
+        "CHANGE_USERNAME", "USERNAME_RECOVERY", "USERNAME_ENABLE", "TRACKABLE",
+    }  # fmt: skip
+    not_built = {
+        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "WEBAUTHN", "PASSWORDLESS",
+        "OAUTH_ENABLE", "MULTI_FACTOR_RECOVERY_CODES", "REFRESH_TOKEN",
+        "PASSWORD_CHECK_BREACHED", "PASSWORD_COMPLEXITY_CHECKER", "TWO_FACTOR_IMPLEMENTATIONS",
+    }  # fmt: skip
+    assert {k for k in built if KEY_STATUS[k] is not Status.HONOURED} == set()
+    assert {k for k in not_built if KEY_STATUS[k] is not Status.NOT_YET} == set()
+
+
+def test_inert_keys_are_few_and_say_why() -> None:
+    assert INERT == ["CHANGE_EMAIL_CONFIRM_URL", "CHANGE_SALT", "JOIN_USER_ROLES"]
+    for key in INERT:
+        assert config._ENTRIES[key].note, key
+        validate_config(fresh(**{key: other_than(DEFAULT_CONFIG[key])}))
+
+
+@pytest.mark.parametrize("key", NOT_YET)
+def test_a_setting_not_built_is_refused_away_from_its_default(key: str) -> None:
+    value = other_than(DEFAULT_CONFIG[key])
+    assert not at_default(key, value)
+    cfg = fresh()
+    cfg["SECURITY_" + key] = value
+    problems = not_built_settings(cfg)
+    assert len(problems) == 1 and problems[0].startswith(f"SECURITY_{key} {NOT_BUILT}; ")
+    assert "remove it or set it back to" in problems[0]
+    with pytest.raises(ConfigurationError, match=f"SECURITY_{key} {NOT_BUILT}"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("key", NOT_YET)
+def test_a_setting_not_built_is_accepted_at_its_default(key: str) -> None:
+    cfg = fresh()
+    cfg["SECURITY_" + key] = copy.deepcopy(DEFAULT_CONFIG[key])
+    assert not_built_settings(cfg) == []
+
+
+@pytest.mark.parametrize("key", sorted(FORM_KEYS))
+def test_a_form_override_is_refused_when_set_at_all(key: str) -> None:
+    cfg = fresh()
+    cfg["SECURITY_" + key] = object
+    with pytest.raises(ConfigurationError, match=f"SECURITY_{key} {NOT_BUILT}"):
+        validate_config(cfg)
+    with pytest.raises(ConfigurationError, match=f"argument {key.lower()} {NOT_BUILT}"):
+        validate_config(fresh(), {key.lower(): object})
+
+
+def test_security_arguments_count_as_settings() -> None:
+    # What init_config would store, even when validation runs first.
+    with pytest.raises(ConfigurationError, match=f"SECURITY_TWO_FACTOR {NOT_BUILT}"):
+        validate_config({"SECURITY_PASSWORD_SALT": "pepper"}, {"two_factor": True})
+    # The app's own value wins over the argument, as in init_config.
+    validate_config({"SECURITY_PASSWORD_SALT": "pepper", "SECURITY_TWO_FACTOR": False},
+                    {"two_factor": True})  # fmt: skip
+
+
+def test_issue_examples_are_refused_by_validation() -> None:
+    cfg = fresh(
+        TWO_FACTOR=True,
+        TWO_FACTOR_REQUIRED=True,
+        UNIFIED_SIGNIN=True,
+        PASSWORD_CHECK_BREACHED=True,
+        LOGIN_FORM=object,
+        TWO_FACTOR_IMPLEMENTATIONS={"code": "myapp.CodePlugin"},
+    )
+    with pytest.raises(ConfigurationError) as info:
+        validate_config(cfg)
+    for key in (
+        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "PASSWORD_CHECK_BREACHED",
+        "LOGIN_FORM", "TWO_FACTOR_IMPLEMENTATIONS",
+    ):  # fmt: skip
+        assert f"SECURITY_{key} {NOT_BUILT}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TWO_FACTOR", 0),
+        ("TWO_FACTOR", None),
+        ("TWO_FACTOR_ALWAYS_VALIDATE", 1),
+        ("TWO_FACTOR_SETUP_WITHIN", "30 minutes"),
+        ("TWO_FACTOR_SETUP_WITHIN", 1800),
+        ("TWO_FACTOR_ENABLED_METHODS", ("email", "authenticator", "sms")),
+        ("DATETIME_FACTORY", config.naive_utcnow),
+    ],
+)
+def test_defaults_spelled_another_way_are_defaults(key: str, value: Any) -> None:
+    assert at_default(key, value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TWO_FACTOR", "yes"),
+        ("TWO_FACTOR_SETUP_WITHIN", "31 minutes"),
+        ("TWO_FACTOR_SETUP_WITHIN", "soon"),
+        ("TWO_FACTOR_ENABLED_METHODS", ["email"]),
+        ("TOTP_SECRETS", {}),
+        ("DATETIME_FACTORY", lambda: None),
+    ],
+)
+def test_other_values_are_not_defaults(key: str, value: Any) -> None:
+    assert not at_default(key, value)
+
+
+def _package_sources() -> dict[Path, str]:
+    files = [
+        *(ROOT / "quart_security").rglob("*.py"),
+        *(ROOT / "flask_compat").rglob("*.py"),
+        *(ROOT / "quart_security" / "templates").rglob("*.html"),
+        *(ROOT / "quart_security" / "templates").rglob("*.txt"),
+    ]
+    return {p: p.read_text() for p in files if p != ROOT / "quart_security" / "config.py"}
+
+
+def test_every_honoured_key_is_read_outside_the_table() -> None:
+    """A key marked honoured that no code names is not honoured (flip it to not_yet)."""
+    sources = "\n".join(_package_sources().values())
+    unread = [
+        key
+        for key in HONOURED
+        if not re.search(rf"[\"']((SECURITY_)?{key})[\"']|\bSECURITY_{key}\b", sources)
+    ]
+    assert unread == []
+
+
 # ------------------------------------------------------------------ init_config
 
 
@@ -678,21 +861,14 @@ def test_valid_configurations_pass() -> None:
     validate_config(fresh())
     validate_config(
         fresh(
-            TWO_FACTOR=True,
-            UNIFIED_SIGNIN=True,
-            MULTI_FACTOR_RECOVERY_CODES=True,
-            TOTP_SECRETS={"1": "secret"},
-            TOTP_ISSUER="Example",
-            PASSWORD_REQUIRED=False,
             LOGOUT_METHODS=None,
             TOKEN_MAX_AGE=None,
             TOKEN_AUTHENTICATION_SOURCES=["header", "query", "json"],
             CSRF_COOKIE={"samesite": "None", "secure": True},
-            TWO_FACTOR_VALIDITY_COOKIE={"samesite": "lax"},
-            REFRESH_TOKEN_COOKIE={"samesite": None},
             PASSWORD_HASH_POOL_SIZE=2,
             PASSWORD_HASH_QUEUE_SIZE=1,
             CONFIRM_EMAIL_WITHIN="5 days",
+            REDIRECT_BEHAVIOR="spa",
         )
     )
     # Single-hash schemes need no salt.
@@ -810,6 +986,17 @@ INVALID: list[tuple[dict[str, Any], list[str]]] = [
         ["SECURITY_API_ENABLED_METHODS", "tokens"],
     ),
     ({"CONFIRM_EMAIL_WITHIN": "five days"}, ["SECURITY_CONFIRM_EMAIL_WITHIN"]),
+    # Values of honoured settings that nothing here implements.
+    ({"REDIRECT_BEHAVIOR": "SPA"}, ["SECURITY_REDIRECT_BEHAVIOR", "'SPA'", "'spa'"]),
+    ({"REDIRECT_BEHAVIOR": "json"}, ["SECURITY_REDIRECT_BEHAVIOR", "'json'"]),
+    (
+        {"CSRF_COOKIE": {"key": "XSRF-TOKEN", "samesite": "Strict"}},
+        ["SECURITY_CSRF_COOKIE", "'key'", "SECURITY_CSRF_COOKIE_NAME"],
+    ),
+    (
+        {"CSRF_COOKIE": {"expires": 3600, "partitioned": True}},
+        ["SECURITY_CSRF_COOKIE", "'expires'", "'partitioned'"],
+    ),
     ({"FRESHNESS": None}, ["SECURITY_FRESHNESS"]),
     ({"MSG_LOGIN": "just a string"}, ["SECURITY_MSG_LOGIN"]),
     ({"MSG_LOGIN": ("text", "info", "extra")}, ["SECURITY_MSG_LOGIN"]),

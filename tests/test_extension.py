@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 from quart import Quart
+from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import scoped_session, sessionmaker
 
+import flask_compat
 from quart_security import Security, signals
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
 from quart_security.errors import ConfigurationError
+from tests.support import flask_app_factory as flask_models
 from tests.support.models import Role, User, WebAuthn
 
 
@@ -59,6 +65,132 @@ def test_invalid_combinations_fail_at_init(datastore: Any, config: Any, words: l
         Security(app, datastore)
     for word in words:
         assert word in str(info.value)
+
+
+# ------------------------------------------------------------------ settings not built yet
+# Security() on both frameworks: the refusal is the core's, flask_compat adds nothing.
+
+Build = Callable[..., Any]
+
+
+@pytest.fixture(params=["quart", "flask"])
+def build(request: pytest.FixtureRequest) -> Iterator[Build]:
+    """``build(config, **kwargs)``: Security(app, datastore, **kwargs) on one framework."""
+    if request.param == "quart":
+        engine = create_async_engine("sqlite+aiosqlite://")
+        store = SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
+
+        def quart_security(config: dict[str, Any], **kwargs: Any) -> Any:
+            return Security(make_app(**config), store, **kwargs)
+
+        yield quart_security
+        return
+    sync_engine = create_engine("sqlite://")
+    sessions = scoped_session(sessionmaker(bind=sync_engine))
+    sync_store = flask_compat.SQLAlchemySessionUserDatastore(
+        sessions, flask_models.User, flask_models.Role, flask_models.WebAuthn
+    )
+
+    def flask_security(config: dict[str, Any], **kwargs: Any) -> Any:
+        app = Flask(__name__)
+        app.config.update(SECRET_KEY="k" * 32, SECURITY_PASSWORD_SALT="salt")
+        app.config.update(config)
+        return flask_compat.Security(app, sync_store, **kwargs)
+
+    yield flask_security
+    sessions.remove()
+    sync_engine.dispose()
+
+
+def refusal(build: Build, config: dict[str, Any], **kwargs: Any) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        build(config, **kwargs)
+    return str(info.value)
+
+
+NOT_BUILT = "is not built yet in quart-flask-security"
+
+
+# Issue #11's examples: each was accepted and failed open (or into a 500).
+ISSUE_EXAMPLES: list[tuple[dict[str, Any], list[str]]] = [
+    (
+        {"SECURITY_TWO_FACTOR": True, "SECURITY_TWO_FACTOR_REQUIRED": True},
+        ["SECURITY_TWO_FACTOR", "SECURITY_TWO_FACTOR_REQUIRED"],
+    ),
+    ({"SECURITY_UNIFIED_SIGNIN": True}, ["SECURITY_UNIFIED_SIGNIN"]),
+    ({"SECURITY_PASSWORD_CHECK_BREACHED": True}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
+    ({"SECURITY_PASSWORD_CHECK_BREACHED": "strict"}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
+    ({"SECURITY_LOGIN_FORM": type("MyLoginForm", (), {})}, ["SECURITY_LOGIN_FORM"]),
+    ({"SECURITY_REGISTER_FORM": object}, ["SECURITY_REGISTER_FORM"]),
+    (
+        {"SECURITY_TWO_FACTOR_IMPLEMENTATIONS": {"code": "myapp.tf.CodePlugin"}},
+        ["SECURITY_TWO_FACTOR_IMPLEMENTATIONS"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "names"), ISSUE_EXAMPLES)
+def test_issue_examples_are_refused_at_start_up(
+    build: Build, config: dict[str, Any], names: list[str]
+) -> None:
+    text = refusal(build, config)
+    assert NOT_BUILT in text
+    for name in names:
+        assert f"{name} {NOT_BUILT}" in text
+
+
+def test_every_setting_not_built_is_named_in_one_error(build: Build) -> None:
+    config: dict[str, Any] = {}
+    for settings, _ in ISSUE_EXAMPLES:
+        config.update(settings)
+    text = refusal(build, config)
+    for _, names in ISSUE_EXAMPLES:
+        for name in names:
+            assert f"{name} {NOT_BUILT}" in text
+
+
+def test_the_refusal_says_how_to_fix_it(build: Build) -> None:
+    text = refusal(build, {"SECURITY_TWO_FACTOR": True})
+    expected = (
+        "SECURITY_TWO_FACTOR is not built yet in quart-flask-security;"
+        " remove it or set it back to False"
+    )
+    assert expected in text
+    text = refusal(build, {"SECURITY_LOGIN_FORM": object})
+    assert "SECURITY_LOGIN_FORM is not built yet in quart-flask-security" in text
+    assert "remove it" in text
+
+
+def test_form_overrides_given_to_the_constructor_are_refused(build: Build) -> None:
+    # Flask-Security takes form classes (and render_template) as Security() arguments too.
+    text = refusal(build, {}, login_form=object, render_template=print)
+    assert f"login_form {NOT_BUILT}" in text
+    assert f"render_template {NOT_BUILT}" in text
+
+
+def test_feature_switches_given_as_kwargs_are_refused(build: Build) -> None:
+    text = refusal(build, {}, two_factor=True, webauthn=True)
+    assert f"SECURITY_TWO_FACTOR {NOT_BUILT}" in text
+    assert f"SECURITY_WEBAUTHN {NOT_BUILT}" in text
+
+
+def test_the_refusal_never_shows_the_value(build: Build) -> None:
+    text = refusal(build, {"SECURITY_TOTP_SECRETS": {"1": "hunter2-secret"}})
+    assert f"SECURITY_TOTP_SECRETS {NOT_BUILT}" in text
+    assert "hunter2-secret" not in text
+
+
+def test_settings_left_at_their_defaults_start(build: Build) -> None:
+    # A Flask-Security 5.6 app that spells out defaults (old duration strings, tuples).
+    build(
+        {
+            "SECURITY_TWO_FACTOR": False,
+            "SECURITY_UNIFIED_SIGNIN": 0,
+            "SECURITY_TWO_FACTOR_SETUP_WITHIN": "30 minutes",
+            "SECURITY_TWO_FACTOR_ENABLED_METHODS": ("email", "authenticator", "sms"),
+            "SECURITY_PHONE_REGION_DEFAULT": "US",
+        }
+    )
 
 
 def test_missing_secret_key_fails(datastore: Any) -> None:
