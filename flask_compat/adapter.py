@@ -104,6 +104,9 @@ class FlaskPort:
     def redirect(self, location: str, status: int = 302) -> Response:
         return flask.redirect(location, status)
 
+    async def make_app_response(self, value: Any) -> Response:
+        return flask.make_response(value)
+
 
 def _endpoint_function(security: Security, route: Route) -> Any:
     def endpoint(**kwargs: Any) -> Response:

@@ -153,6 +153,10 @@ _TABLE: dict[str, _Entry] = {
     "REDIRECT_ALLOWED_SUBDOMAINS": honoured([]),
     "DEFAULT_REMEMBER_ME": honoured(False),
     "DEFAULT_HTTP_AUTH_REALM": honoured("Login Required"),
+    # quart-flask-security addition: HTTP Basic challenges name this charset
+    # (RFC 7617 allows only "UTF-8"); None sends Flask-Security's challenge,
+    # 'Basic realm="Login Required"'. Credentials are read as UTF-8 either way.
+    "HTTP_AUTH_CHARSET": honoured(None),
     # Mapper stored as a dotted path; a callable is accepted too (resolve both).
     "USER_IDENTITY_ATTRIBUTES": honoured(
         [
@@ -192,6 +196,17 @@ _TABLE: dict[str, _Entry] = {
     "CSRF_COOKIE": honoured({"samesite": "Strict", "httponly": False, "secure": True}),
     "CSRF_HEADER": honoured("X-XSRF-Token"),
     "CSRF_COOKIE_REFRESH_EACH_REQUEST": honoured(False),
+    # quart-flask-security addition: origins, besides the app's own, whose
+    # pages may open a websocket that a session cookie or Basic credentials
+    # authenticate (a browser sends those to any site's handshake: cross-site
+    # websocket hijacking). A token-authenticated handshake is not checked.
+    "WEBSOCKET_ALLOWED_ORIGINS": honoured([]),
+    # quart-flask-security addition; safer default than Flask-Security, which
+    # sets no SameSite: the session and remember cookies get this SameSite
+    # when the app's SESSION_COOKIE_SAMESITE / REMEMBER_COOKIE_SAMESITE are
+    # unset. Set SECURITY_DEFAULT_COOKIE_SAMESITE = None to restore
+    # Flask-Security's behaviour.
+    "DEFAULT_COOKIE_SAMESITE": honoured("Lax"),
     # ---------------------------------------------------------------- tokens
     "TOKEN_AUTHENTICATION_KEY": honoured("auth_token"),
     "TOKEN_AUTHENTICATION_HEADER": honoured("Authentication-Token"),
@@ -527,6 +542,9 @@ ADDED_KEYS: Final = frozenset(
         "EXTERNAL_BASE_URL",
         "SEND_MAIL_INLINE",
         "MAIL_QUEUE_SIZE",
+        "HTTP_AUTH_CHARSET",
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        "DEFAULT_COOKIE_SAMESITE",
     }
 )
 
@@ -1219,6 +1237,12 @@ def validate_config(
             " 'https://app.example.com') or SERVER_NAME: links are never built from"
             " the request's Host header"
         )
+
+    samesite_default = cv("DEFAULT_COOKIE_SAMESITE")
+    if samesite_default not in (None, "Lax", "Strict"):
+        problems.append("SECURITY_DEFAULT_COOKIE_SAMESITE must be 'Lax', 'Strict' or None")
+    if cv("HTTP_AUTH_CHARSET") not in (None, "UTF-8"):
+        problems.append("SECURITY_HTTP_AUTH_CHARSET must be None or 'UTF-8' (RFC 7617)")
 
     # Cache-Control directives: a misspelt one would silently not be sent.
     cache_control = cv("CACHE_CONTROL")

@@ -9,6 +9,7 @@ request hooks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping, MutableMapping
@@ -16,7 +17,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.sansio.response import Response
 
 from . import config as config_module
 from .clock import Clock, SystemClock
@@ -30,10 +30,11 @@ from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
 from .state import CookieAction, request_state
-from .web import authn, guards
+from .web import authn
 from .web.basic_auth import basic_challenge
-from .web.envelope import default_render_json
 from .web.form_input import DEFAULT_BODY_LIMIT, read_form_data
+from .web.hooks import Hooks
+from .web.websocket_origin import Origin, allowed_origins, parse_origin
 
 if TYPE_CHECKING:
     from .datastore.base import UserDatastore
@@ -86,10 +87,8 @@ class Security:
         self.register_blueprint = register_blueprint
         self.clock: Clock = clock or SystemClock()
         self._kwargs = kwargs
-        self._render_json: Callable[..., Response] = default_render_json
-        self._unauthn_handler = guards.default_unauthn_handler
-        self._unauthz_handler = guards.default_unauthz_handler
-        self._reauthn_handler = guards.default_reauthn_handler
+        #: The app's callbacks (Flask-Security's signatures), web/hooks.py.
+        self.hooks = Hooks()
         self._context_processors: list[Callable[[], Mapping[str, Any]]] = []
         if app is not None:
             self.init_app(app, datastore, register_blueprint)
@@ -118,6 +117,7 @@ class Security:
         config_module.validate_config(app.config, self._kwargs)
         config_module.normalize_durations(app.config)
         self._check_models()
+        self._default_session_samesite(app.config)
         self._build(app.config)
         app.extensions["security"] = self
         adapter_class = self.adapter_class
@@ -194,6 +194,7 @@ class Security:
             duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
         )
         self.body_limit = DEFAULT_BODY_LIMIT
+        self.websocket_origins = self._websocket_origins()
         self.mailer = Mailer(self)
         self.i18n = I18n(
             self.cv("I18N_DOMAIN"),
@@ -216,6 +217,30 @@ class Security:
         self.mail_util_cls: type[MailUtil] = mail_util_cls
         self.mail_util: MailUtil = mail_util_cls(self.app)
         self.mail_util._security = self
+
+    def _default_session_samesite(self, cfg: MutableMapping[str, Any]) -> None:
+        """DEFAULT_COOKIE_SAMESITE for a session cookie the app gave no SameSite.
+
+        Lax keeps the cookie off cross-site POSTs, frames and websockets while
+        links into the app still arrive signed in (docs/architecture.md).
+        """
+        default = self.cv("DEFAULT_COOKIE_SAMESITE")
+        if default and cfg.get("SESSION_COOKIE_SAMESITE") is None:
+            cfg["SESSION_COOKIE_SAMESITE"] = default
+
+    def _websocket_origins(self) -> frozenset[Origin]:
+        """WEBSOCKET_ALLOWED_ORIGINS, parsed once; an entry that is no origin is refused."""
+        values = self.cv("WEBSOCKET_ALLOWED_ORIGINS")
+        if isinstance(values, str | bytes) or not isinstance(values, list | tuple | set):
+            raise ConfigurationError("SECURITY_WEBSOCKET_ALLOWED_ORIGINS must be a list of origins")
+        bad = [v for v in values if not isinstance(v, str) or parse_origin(v) is None]
+        if bad:
+            raise ConfigurationError(
+                f"SECURITY_WEBSOCKET_ALLOWED_ORIGINS has entries that are not origins {bad!r}:"
+                " write each as 'https://app.example' or 'https://app.example:8443'"
+                " (scheme, host and optional port, nothing else)"
+            )
+        return allowed_origins(list(values))
 
     def _token_max_age(self) -> float | None:
         value = self.cv("TOKEN_MAX_AGE")
@@ -268,33 +293,35 @@ class Security:
         return fn
 
     # ------------------------------------------------------------------ hooks (Flask-Security API)
-    def render_json(self, cb: Callable[..., Response]) -> None:
-        """Replace the JSON renderer: ``cb(port, payload, code, headers, user)``."""
-        self._render_json = cb
+    def render_json(self, cb: Callable[..., Any]) -> None:
+        """Render every JSON answer: ``cb(payload, code, headers, user)``, sync or async."""
+        self.hooks.render_json = cb
 
-    def unauthn_handler(self, cb: Any) -> None:
-        self._unauthn_handler = cb
+    def want_json(self, fn: Callable[[Any], bool]) -> None:
+        """Decide JSON or HTML: ``fn(request) -> bool`` (a plain function)."""
+        if inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(
+                "want_json takes a plain function fn(request) -> bool: it is asked"
+                " where nothing can wait"
+            )
+        self.hooks.want_json = fn
 
-    def unauthz_handler(self, cb: Any) -> None:
-        self._unauthz_handler = cb
+    def unauthn_handler(self, cb: Callable[..., Any]) -> None:
+        """Answer a request that is not authenticated: ``cb(mechanisms, headers)``."""
+        self.hooks.unauthn = cb
 
-    def reauthn_handler(self, cb: Any) -> None:
-        self._reauthn_handler = cb
+    def unauthz_handler(self, cb: Callable[..., Any]) -> None:
+        """Answer a missing role or permission: ``cb(func_name, params)``."""
+        self.hooks.unauthz = cb
+
+    def reauthn_handler(self, cb: Callable[..., Any]) -> None:
+        """Answer a stale authentication: ``cb(within, grace)`` (timedeltas)."""
+        self.hooks.reauthn = cb
 
     def context_processor(self, fn: Callable[[], Mapping[str, Any]]) -> None:
         self._context_processors.append(fn)
 
     # ------------------------------------------------------------------ helpers used by views
-    def render_json_response(
-        self,
-        port: WebPort,
-        payload: Mapping[str, Any],
-        code: int = 200,
-        headers: Mapping[str, str] | None = None,
-        user: Any = None,
-    ) -> Response:
-        return self._render_json(port, payload, code, headers, user)
-
     async def request_form(self, port: WebPort) -> MultiDict[str, Any]:
         """The request's fields, parsed once (InvalidInput on a bad body)."""
         state = request_state(port.g)
@@ -332,8 +359,12 @@ class Security:
         else:
             await self.mailer.enqueue(messages)
 
-    def basic_challenge(self) -> str:
-        return basic_challenge(self.cv("DEFAULT_HTTP_AUTH_REALM"))
+    def basic_challenge(self, realm: str | None = None) -> str:
+        """WWW-Authenticate for Basic: Flask-Security's, for ``realm`` or the default."""
+        return basic_challenge(
+            self.cv("DEFAULT_HTTP_AUTH_REALM") if realm is None else realm,
+            self.cv("HTTP_AUTH_CHARSET"),
+        )
 
     def remember_cookie(self, value: str | None) -> CookieAction:
         return authn.remember_cookie_action(self, value)

@@ -19,6 +19,7 @@ from ..state import UNSET, CookieAction, request_state
 from .basic_auth import parse_basic_authorization
 from .csrf import rotate_csrf
 from .form_input import is_json_mimetype
+from .websocket_origin import handshake_origin_allowed
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -48,7 +49,9 @@ async def user_by_session(security: Security, port: WebPort) -> Any:
         return state.by_session
     user = None
     uid = port.session.get("_user_id")
-    if isinstance(uid, str) and uid:
+    if port.is_websocket and not handshake_origin_allowed(security, port):
+        pass  # another site's page: the browser's cookie proves nothing here
+    elif isinstance(uid, str) and uid:
         user = _usable(security, await security.store.find_user(fs_uniquifier=uid))
         if user is None:
             _clear_session_auth(port)
@@ -134,6 +137,8 @@ async def user_by_basic(security: Security, port: WebPort) -> Any:
         return state.by_basic
     user = None
     creds = parse_basic_authorization(port.request.headers.get("Authorization"))
+    if port.is_websocket and not handshake_origin_allowed(security, port):
+        creds = None  # cached Basic credentials are as ambient as a cookie
     if creds is not None:
         identity, password = creds
         found = await security.identity.lookup(security.store, identity)
@@ -320,5 +325,5 @@ def remember_cookie_action(security: Security, value: str | None) -> CookieActio
         domain=cfg.get("REMEMBER_COOKIE_DOMAIN"),
         secure=bool(cfg.get("REMEMBER_COOKIE_SECURE", False)),
         httponly=bool(cfg.get("REMEMBER_COOKIE_HTTPONLY", True)),
-        samesite=cfg.get("REMEMBER_COOKIE_SAMESITE"),
+        samesite=cfg.get("REMEMBER_COOKIE_SAMESITE") or security.cv("DEFAULT_COOKIE_SAMESITE"),
     )

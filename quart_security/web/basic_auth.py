@@ -13,7 +13,8 @@ Documented choices:
   whitespace, no second scheme or second header folded in with a comma.
 * Base64 must be the standard alphabet with correct padding (``binascii`` strict
   validation); missing padding is refused, not repaired.
-* Credentials are UTF-8 (we advertise ``charset="UTF-8"``). Invalid UTF-8 is refused;
+* Credentials are UTF-8 (advertised with ``charset="UTF-8"`` when
+  SECURITY_HTTP_AUTH_CHARSET says so). Invalid UTF-8 is refused;
   latin-1 is never guessed, because a guess can map two different byte strings to the
   same user.
 * The user-id ends at the first ``:``; the password may contain ``:``.
@@ -75,8 +76,12 @@ def parse_basic_authorization(
     return user_id, password
 
 
-def basic_challenge(realm: str) -> str:
+def basic_challenge(realm: str, charset: str | None = None) -> str:
     """``WWW-Authenticate`` value for Basic with a safely quoted realm.
+
+    ``Basic realm="Login Required"`` for the default realm, exactly as
+    Flask-Security sends it; ``charset`` (RFC 7617: only "UTF-8") is added
+    only when configured (SECURITY_HTTP_AUTH_CHARSET).
 
     The realm comes from configuration, never from the request; it is still escaped,
     because a translated or misconfigured realm must not be able to break the header.
@@ -87,4 +92,5 @@ def basic_challenge(realm: str) -> str:
         "?" if not char.isascii() else char for char in str(realm) if not _CONTROL.fullmatch(char)
     )
     quoted = cleaned.replace("\\", "\\\\").replace('"', '\\"')
-    return f'Basic realm="{quoted}", charset="UTF-8"'
+    challenge = f'Basic realm="{quoted}"'
+    return f'{challenge}, charset="{charset}"' if charset else challenge

@@ -57,10 +57,18 @@ class Decorators:
         return self.auth_required("token")(fn)
 
     def http_auth_required(self, realm: Any = None) -> Any:
-        """Basic auth; usable bare (``@http_auth_required``) or with a realm."""
-        if callable(realm):
-            return self.auth_required("basic")(realm)
-        return self.auth_required("basic")
+        """Basic auth; usable bare (``@http_auth_required``) or with a realm.
+
+        The realm is the one the 401's challenge names (Flask-Security's
+        ``Basic realm="<realm>"``); bare, DEFAULT_HTTP_AUTH_REALM.
+        """
+        named = None if callable(realm) or realm is None else str(realm)
+
+        async def guard(security: Any, port: Any) -> Response | None:
+            return await guards.require_auth(security, port, ["basic"], app_route=True, realm=named)
+
+        decorate = self._decorate(guard)
+        return decorate(realm) if callable(realm) else decorate
 
     def roles_required(self, *roles: str) -> Callable[[F], F]:
         async def guard(security: Any, port: Any) -> Response | None:
@@ -90,6 +98,13 @@ class Decorators:
         return self._decorate(guards.require_anonymous)(fn)
 
     def unauth_csrf(self, fall_through: bool = False) -> Callable[[F], F]:
+        """CSRF for a view usable without login (CSRF_IGNORE_UNAUTH_ENDPOINTS honoured).
+
+        ``fall_through`` is accepted with Flask-Security 5.9's meaning: none.
+        Since Flask-Security 5.4.3 a failed check is refused whatever it says,
+        and so here: a migrating app that passes True keeps its protection.
+        """
+
         async def guard(security: Any, port: Any) -> Response | None:
             return await guards.require_unauth_csrf(security, port, app_route=True)
 

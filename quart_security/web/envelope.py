@@ -1,11 +1,11 @@
 """The JSON envelope and the HTML/JSON choice, as Flask-Security makes them.
 
 JSON is chosen when the request body is JSON or the best Accept match is
-application/json (``Security._want_json``). Every JSON answer is
-``{"meta": {"code": N}, "response": {...}}`` with the status mirrored in HTTP;
-errors carry ``errors`` (all messages) and ``field_errors`` (per field, the
-form-level key being ""). An app may replace the renderer with
-``security.render_json(cb)`` as in Flask-Security.
+application/json. Every JSON answer is ``{"meta": {"code": N}, "response":
+{...}}`` with the status mirrored in HTTP; errors carry ``errors`` (all
+messages) and ``field_errors`` (per field, the form-level key being ""). An
+app may replace the renderer with ``security.render_json(cb)`` and the choice
+with ``security.want_json(fn)``, as in Flask-Security (web/hooks.py).
 """
 
 from __future__ import annotations
@@ -16,16 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from .form_input import JSON_MIMETYPE, is_json_mimetype
+from .hooks import call_app_hook
+
 if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
 
-JSON_MIMETYPE = "application/json"
+
+def want_json(security: Security, port: WebPort) -> bool:
+    """Flask-Security's choice, or the app's ``security.want_json(fn)``."""
+    if security.hooks.want_json is not None:
+        return bool(security.hooks.want_json(port.request))
+    return default_want_json(port)
 
 
-def want_json(port: WebPort) -> bool:
+def default_want_json(port: WebPort) -> bool:
     request = port.request
-    if request.mimetype == JSON_MIMETYPE or request.mimetype.endswith("+json"):
+    if is_json_mimetype(request.mimetype):
         return True
     best = request.accept_mimetypes.best
     return best == JSON_MIMETYPE
@@ -63,7 +71,7 @@ def default_render_json(
     return port.make_response(body, code, all_headers)
 
 
-def render_json(
+async def render_json(
     security: Security,
     port: WebPort,
     payload: Mapping[str, Any],
@@ -71,4 +79,8 @@ def render_json(
     headers: Mapping[str, str] | None = None,
     user: Any = None,
 ) -> Response:
-    return security._render_json(port, payload, code, headers, user)
+    """Every JSON answer of the library: the app's renderer if it set one."""
+    callback = security.hooks.render_json
+    if callback is None:
+        return default_render_json(port, payload, code, headers, user)
+    return await call_app_hook(port, callback, dict(payload), code, dict(headers or {}), user)

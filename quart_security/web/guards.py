@@ -18,14 +18,16 @@ from .. import signals
 from ..state import request_state
 from . import authn
 from .csrf import app_body_token, check_csrf, library_body_token, mark_csrf_not_needed
-from .envelope import error_payload, want_json
-from .responses import csrf_failure
+from .envelope import error_payload, render_json, want_json
+from .hooks import call_app_hook
+from .responses import csrf_failure, flash
 
 if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
 
 Within = int | float | timedelta | Callable[[], timedelta] | None
+TEXT = "text/plain; charset=utf-8"
 
 
 def _minutes(value: Within, default: timedelta) -> timedelta:
@@ -51,16 +53,51 @@ def login_redirect(security: Security, port: WebPort, endpoint: str = "login") -
     return port.redirect(url + sep + urlencode({"next": request_path_for_next(port)}, safe="/"))
 
 
+# ---------------------------------------------------------------------- answers
+# Each refusal goes to the app's callback when it registered one (with
+# Flask-Security's signature, web/hooks.py), else to the default below.
+
+
+async def unauthenticated(
+    security: Security, port: WebPort, mechanisms: list[str], headers: dict[str, str] | None
+) -> Response:
+    """Not authenticated by any of ``mechanisms``: the unauthn handler's answer."""
+    if security.hooks.unauthn is not None:
+        return await call_app_hook(port, security.hooks.unauthn, mechanisms, headers)
+    return await default_unauthn_handler(security, port, mechanisms, headers)
+
+
+async def unauthorized(
+    security: Security, port: WebPort, func_name: str, params: list[str] | None
+) -> Response:
+    """A role or permission is missing: the unauthz handler's answer."""
+    if security.hooks.unauthz is not None:
+        return await call_app_hook(port, security.hooks.unauthz, func_name, params)
+    return await default_unauthz_handler(security, port, func_name, params)
+
+
+async def reauthentication_required(
+    security: Security, port: WebPort, within: timedelta, grace: timedelta
+) -> Response:
+    """The authentication is not fresh enough: the reauthn handler's answer."""
+    if security.hooks.reauthn is not None:
+        return await call_app_hook(port, security.hooks.reauthn, within, grace)
+    return await default_reauthn_handler(security, port, within, grace)
+
+
 async def default_unauthn_handler(
     security: Security, port: WebPort, mechanisms: list[str], headers: dict[str, str] | None
 ) -> Response:
+    """Flask-Security's: 401 for JSON, and for Basic (a browser then asks for the
+    credentials); otherwise a redirect to /login that comes back here."""
     await signals.send(signals.user_unauthenticated, security.app)
     headers = dict(headers or {})
     msg = security.message("UNAUTHENTICATED")
-    if want_json(port) or port.is_websocket:
-        return security.render_json_response(port, error_payload(msg), 401, headers)
-    if "basic" in mechanisms and len(mechanisms) == 1:
-        return port.make_response(msg, 401, headers)
+    if want_json(security, port) or port.is_websocket:
+        return await render_json(security, port, error_payload(msg), 401, headers)
+    if "WWW-Authenticate" in headers:
+        return port.make_response(msg, 401, {"Content-Type": TEXT, **headers})
+    flash(security, port, "UNAUTHENTICATED")
     return login_redirect(security, port)
 
 
@@ -68,25 +105,27 @@ async def default_unauthz_handler(
     security: Security, port: WebPort, func_name: str, params: list[str] | None
 ) -> Response:
     msg = security.message("UNAUTHORIZED")
-    if want_json(port) or port.is_websocket:
-        return security.render_json_response(port, error_payload(msg), 403)
+    if want_json(security, port) or port.is_websocket:
+        return await render_json(security, port, error_payload(msg), 403)
     view = security.cv("UNAUTHORIZED_VIEW")
     if view:
         target = view() if callable(view) else view
+        flash(security, port, "UNAUTHORIZED")
         return port.redirect(security.resolve_view_url(port, target))
-    return port.make_response(msg, 403, {"Content-Type": "text/plain; charset=utf-8"})
+    return port.make_response(msg, 403, {"Content-Type": TEXT})
 
 
 async def default_reauthn_handler(
     security: Security, port: WebPort, within: timedelta, grace: timedelta
 ) -> Response:
     msg = security.message("REAUTHENTICATION_REQUIRED")
-    if want_json(port) or port.is_websocket:
+    if want_json(security, port) or port.is_websocket:
         payload = error_payload(msg)
         payload["reauth_required"] = True
         payload["unified_signin_enabled"] = bool(security.cv("UNIFIED_SIGNIN"))
         payload["has_webauthn_verify_credential"] = False
-        return security.render_json_response(port, payload, 401)
+        return await render_json(security, port, payload, 401)
+    flash(security, port, "REAUTHENTICATION_REQUIRED")
     endpoint = "us_verify" if security.cv("UNIFIED_SIGNIN") else "verify"
     return login_redirect(security, port, endpoint)
 
@@ -110,30 +149,33 @@ async def require_auth(
     grace: Within = None,
     *,
     app_route: bool = False,
+    realm: str | None = None,
 ) -> Response | None:
     """Authentication, freshness, then CSRF for the mechanism that succeeded.
 
     ``app_route``: the guard protects an app's view (a decorator), whose body
     is the app's: only the CSRF token is looked for in it, without taking it
     from the view. Library views read their body with the strict reader.
+    ``realm``: the Basic challenge's (http_auth_required(realm)), else
+    DEFAULT_HTTP_AUTH_REALM.
     """
     user, method = await authn.authenticate(security, port, methods)
     if user is None:
         headers = None
         if "basic" in methods:
-            headers = {"WWW-Authenticate": security.basic_challenge()}
-        return await security._unauthn_handler(security, port, methods, headers)
+            headers = {"WWW-Authenticate": security.basic_challenge(realm)}
+        return await unauthenticated(security, port, methods, headers)
     within_td = _minutes(within, timedelta(minutes=-1))
     grace_td = _minutes(grace, security.cv("FRESHNESS_GRACE_PERIOD"))
     if not authn.check_and_update_authn_fresh(security, port, within_td, grace_td, method):
-        return await security._reauthn_handler(security, port, within_td, grace_td)
+        return await reauthentication_required(security, port, within_td, grace_td)
     if method in security.cv("CSRF_PROTECT_MECHANISMS"):
         # A websocket handshake carries no token: its Origin is checked instead.
         if not port.is_websocket:
             body = app_body_token if app_route else library_body_token
             failure = await check_csrf(security, port, body(security, port))
             if failure is not None:
-                return csrf_failure(security, port, failure)
+                return await csrf_failure(security, port, failure)
     else:
         mark_csrf_not_needed(port)
     request_state(port.g).authn_via = method
@@ -145,12 +187,12 @@ async def require_roles(
 ) -> Response | None:
     user = await authn.load_request_user(security, port)
     if user is None:
-        return await security._unauthn_handler(security, port, [], None)
+        return await unauthenticated(security, port, [], None)
     check = all if require_all else any
     if check(user.has_role(r) for r in roles):
         return None
     name = "roles_required" if require_all else "roles_accepted"
-    return await security._unauthz_handler(security, port, name, list(roles))
+    return await unauthorized(security, port, name, list(roles))
 
 
 async def require_permissions(
@@ -158,21 +200,21 @@ async def require_permissions(
 ) -> Response | None:
     user = await authn.load_request_user(security, port)
     if user is None:
-        return await security._unauthn_handler(security, port, [], None)
+        return await unauthenticated(security, port, [], None)
     check = all if require_all else any
     if check(user.has_permission(p) for p in perms):
         return None
     name = "permissions_required" if require_all else "permissions_accepted"
-    return await security._unauthz_handler(security, port, name, list(perms))
+    return await unauthorized(security, port, name, list(perms))
 
 
 async def require_anonymous(security: Security, port: WebPort) -> Response | None:
     user = await authn.load_request_user(security, port)
     if user is None:
         return None
-    if want_json(port):
+    if want_json(security, port):
         msg = security.message("ANONYMOUS_USER_REQUIRED")
-        return security.render_json_response(port, error_payload(msg), 400)
+        return await render_json(security, port, error_payload(msg), 400)
     return port.redirect(security.post_login_url(port))
 
 
@@ -189,4 +231,4 @@ async def require_unauth_csrf(
     failure = await check_csrf(security, port, body(security, port))
     if failure is None:
         return None
-    return csrf_failure(security, port, failure)
+    return await csrf_failure(security, port, failure)

@@ -18,7 +18,7 @@ from ..errors import HashingOverloaded, SecurityError
 from ..state import request_state
 from . import authn
 from .csrf import queue_csrf_cookie
-from .envelope import error_payload, want_json
+from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
 from .responses import apply_cache_control, input_error_response
 from .routes import Route, enabled_routes
@@ -39,16 +39,16 @@ async def _answer(security: Security, port: WebPort, view: Any) -> Response:
         response: Response = await view(security, port)
         return response
     except InvalidInput as exc:
-        return input_error_response(security, port, exc)
+        return await input_error_response(security, port, exc)
     except HashingOverloaded as exc:
         payload = error_payload(security.message(exc.message_key))
-        return security.render_json_response(
-            port, payload, 503, {"Retry-After": str(exc.retry_after)}
+        return await render_json(
+            security, port, payload, 503, {"Retry-After": str(exc.retry_after)}
         )
     except SecurityError as exc:
         msg = security.message(exc.message_key, **exc.message_kwargs)
-        if want_json(port):
-            return security.render_json_response(port, error_payload(msg), exc.status)
+        if want_json(security, port):
+            return await render_json(security, port, error_payload(msg), exc.status)
         return port.make_response(msg, exc.status)
 
 

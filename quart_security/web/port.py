@@ -70,6 +70,10 @@ class WebPort(Protocol):
 
     def redirect(self, location: str, status: int = 302) -> SansIOResponse: ...
 
+    async def make_app_response(self, value: Any) -> SansIOResponse:
+        """What an app callback returned (tuple, dict, str...) as the framework's response."""
+        ...
+
 
 class BodyTooLarge(Exception):
     """The request body is larger than the endpoint accepts (413)."""

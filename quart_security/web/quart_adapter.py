@@ -100,6 +100,9 @@ class QuartPort:
     def redirect(self, location: str, status: int = 302) -> Response:
         return quart.redirect(location, status)
 
+    async def make_app_response(self, value: Any) -> Response:
+        return await quart.make_response(value)
+
 
 def _endpoint_function(security: Security, route: Route) -> Any:
     async def endpoint(**kwargs: Any) -> Response:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from werkzeug.sansio.response import Response
 
 from .csrf import generate_csrf
-from .envelope import error_payload, want_json
+from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
 from .redirects import safe_next
 
@@ -53,29 +53,29 @@ def user_payload(
     return payload
 
 
-def input_error_response(security: Security, port: WebPort, exc: InvalidInput) -> Response:
+async def input_error_response(security: Security, port: WebPort, exc: InvalidInput) -> Response:
     """A body we cannot use (bad JSON, wrong types, too large): 4xx in the envelope."""
     if exc.field_errors:
         fields = {f: [security.message(k) for k in keys] for f, keys in exc.field_errors.items()}
         payload = error_payload(None, fields)
     else:
         payload = error_payload(security.message(exc.message_key))
-    return security.render_json_response(port, payload, exc.status)
+    return await render_json(security, port, payload, exc.status)
 
 
-def csrf_failure(security: Security, port: WebPort, message_key: str) -> Response:
+async def csrf_failure(security: Security, port: WebPort, message_key: str) -> Response:
     """The one answer to a request that fails CSRF (400), for every endpoint and guard.
 
     Shaped like Flask-Security's form-level CSRF error: the message in
     ``errors`` and under the ``csrf_token`` field.
     """
     msg = security.message(message_key)
-    if want_json(port):
-        return security.render_json_response(port, error_payload(None, {"csrf_token": [msg]}), 400)
+    if want_json(security, port):
+        return await render_json(security, port, error_payload(None, {"csrf_token": [msg]}), 400)
     return port.make_response(msg, 400, {"Content-Type": "text/plain; charset=utf-8"})
 
 
-def json_ok(
+async def json_ok(
     security: Security,
     port: WebPort,
     payload: dict[str, Any] | None = None,
@@ -88,7 +88,7 @@ def json_ok(
     body.update(payload or {})
     if user is not None:
         body["user"] = user_payload(security, port, user, with_token=with_token)
-    return security.render_json_response(port, body, status, user=user)
+    return await render_json(security, port, body, status, user=user)
 
 
 def message_errors(
@@ -103,15 +103,18 @@ def message_errors(
     }
 
 
-def json_errors(
+async def json_errors(
     security: Security,
     port: WebPort,
     key_errors: dict[str, list[str]],
     status: int = 400,
     message_kwargs: dict[str, dict[str, Any]] | None = None,
 ) -> Response:
-    return security.render_json_response(
-        port, error_payload(None, message_errors(security, key_errors, message_kwargs)), status
+    return await render_json(
+        security,
+        port,
+        error_payload(None, message_errors(security, key_errors, message_kwargs)),
+        status,
     )
 
 
@@ -147,8 +150,8 @@ async def form_failure(
     template_key: str,
     status: int = 400,
 ) -> Response:
-    if want_json(port):
-        return json_errors(security, port, form.key_errors, status, form.message_kwargs)
+    if want_json(security, port):
+        return await json_errors(security, port, form.key_errors, status, form.message_kwargs)
     return await render_page(security, port, template_key, form=form, status=status)
 
 

@@ -224,6 +224,16 @@ def _add_test_routes(app: Quart) -> None:
     async def basic_only() -> Any:
         return jsonify(email=current_user.email)
 
+    @app.route("/api/basic-realm")
+    @http_auth_required("Reports")
+    async def basic_realm() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/open-echo-fall-through", methods=["POST"])
+    @unauth_csrf(fall_through=True)
+    async def open_echo_fall_through() -> Any:
+        return jsonify(await _echo())
+
     @app.route("/api/multi")
     @auth_required("token", "session", "basic")
     async def multi() -> Any:
@@ -272,6 +282,12 @@ def _add_test_routes(app: Quart) -> None:
     @app.websocket("/ws")
     @auth_required()
     async def ws() -> None:
+        await websocket.accept()
+        await websocket.send(str(current_user.email))
+
+    @app.websocket("/ws/basic")
+    @http_auth_required
+    async def ws_basic() -> None:
         await websocket.accept()
         await websocket.send(str(current_user.email))
 

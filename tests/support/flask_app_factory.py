@@ -238,6 +238,16 @@ def add_test_routes(app: Flask) -> None:
     def basic_only() -> Any:
         return jsonify(email=current_user.email)
 
+    @app.route("/api/basic-realm")
+    @http_auth_required("Reports")
+    def basic_realm() -> Any:
+        return jsonify(email=current_user.email)
+
+    @app.route("/api/open-echo-fall-through", methods=["POST"])
+    @unauth_csrf(fall_through=True)
+    def open_echo_fall_through() -> Any:
+        return jsonify(_echo())
+
     @app.route("/api/multi")
     @auth_required("token", "session", "basic")
     def multi() -> Any:

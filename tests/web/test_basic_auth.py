@@ -150,7 +150,11 @@ def test_property_never_raises_and_never_yields_bad_user(value: str | bytes) -> 
 
 
 def test_challenge_format() -> None:
-    assert basic_challenge("Login Required") == 'Basic realm="Login Required", charset="UTF-8"'
+    """Flask-Security's challenge exactly; the charset only when configured."""
+    assert basic_challenge("Login Required") == 'Basic realm="Login Required"'
+    assert basic_challenge("Login Required", "UTF-8") == (
+        'Basic realm="Login Required", charset="UTF-8"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,11 +170,13 @@ def test_challenge_format() -> None:
         ("", ""),
     ],
 )
-def test_challenge_realm_is_quoted_safely(realm: str, shown: str) -> None:
-    value = basic_challenge(realm)
+@pytest.mark.parametrize("charset", [None, "UTF-8"])
+def test_challenge_realm_is_quoted_safely(realm: str, shown: str, charset: str | None) -> None:
+    value = basic_challenge(realm, charset)
     assert value.isascii() and value.isprintable()
-    # An independent parser reads back exactly one realm and our charset.
+    # An independent parser reads back exactly one realm (and our charset).
     parsed = WWWAuthenticate.from_header(value)
     assert parsed is not None
     assert parsed.type == "basic"
-    assert parsed.parameters == {"realm": shown, "charset": "UTF-8"}
+    expected = {"realm": shown, **({"charset": charset} if charset else {})}
+    assert parsed.parameters == expected

@@ -488,3 +488,30 @@ async def test_a_password_of_only_spaces_is_not_provided(
     assert response.status_code == 400
     fields = (await body(response))["response"]["field_errors"]
     assert fields["password"] == [app.config["SECURITY_MSG_PASSWORD_NOT_PROVIDED"][0]]
+
+
+# ---------------------------------------------------------------------- SameSite
+def _cookie(response: Any, name: str) -> str:
+    return next(c for c in set_cookie_headers(response) if c.startswith(name + "="))
+
+
+async def test_session_and_remember_cookies_are_samesite_lax_by_default(client: Any) -> None:
+    """A safer default than Flask-Security's (none): no cross-site POST, frame or
+    websocket carries the login, while links into the app arrive signed in."""
+    response = await json_login(client, remember=True)
+    for name in ("session", "remember_token"):
+        assert "SameSite=Lax" in _cookie(response, name), name
+
+
+@pytest.mark.app_settings(session_cookie_samesite="Strict", remember_cookie_samesite="Strict")
+async def test_the_apps_own_samesite_wins(client: Any) -> None:
+    response = await json_login(client, remember=True)
+    for name in ("session", "remember_token"):
+        assert "SameSite=Strict" in _cookie(response, name), name
+
+
+@pytest.mark.settings(default_cookie_samesite=None)
+async def test_flask_securitys_cookies_without_samesite_can_be_restored(client: Any) -> None:
+    response = await json_login(client, remember=True)
+    for name in ("session", "remember_token"):
+        assert "SameSite" not in _cookie(response, name), name

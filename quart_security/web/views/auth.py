@@ -11,7 +11,7 @@ from ...flows.authentication import may_authenticate
 from ...flows.login import authenticate_password, login_failure
 from .. import authn, guards
 from ..csrf import check_csrf, library_body_token
-from ..envelope import want_json
+from ..envelope import render_json, want_json
 from ..forms import LoginForm, VerifyForm
 from ..responses import (
     csrf_failure,
@@ -37,12 +37,12 @@ def _request_csrf_cookie(security: Security, port: WebPort) -> None:
 
 async def login(security: Security, port: WebPort) -> Response:
     user = await authn.load_request_user(security, port)
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         _request_csrf_cookie(security, port)
         if is_json:
             payload = {"identity_attributes": security.identity.names}
-            return json_ok(security, port, payload, user=user)
+            return await json_ok(security, port, payload, user=user)
         if user is not None:
             return port.redirect(security.view_url(port, "POST_LOGIN_VIEW"))
         form = LoginForm(formdata=None, next=port.request.args.get("next", ""))
@@ -75,7 +75,7 @@ async def login(security: Security, port: WebPort) -> Response:
         return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
     await security.store.commit()
     if is_json:
-        return json_ok(
+        return await json_ok(
             security, port, {"tf_required": False}, user=user, with_token=wants_auth_token(port)
         )
     return redirect_after(
@@ -93,11 +93,11 @@ async def logout(security: Security, port: WebPort) -> Response:
     ):
         failure = await check_csrf(security, port, library_body_token(security, port))
         if failure is not None:
-            return csrf_failure(security, port, failure)
+            return await csrf_failure(security, port, failure)
     if user is not None:
         await authn.logout_user(security, port)
-    if port.request.method == "POST" and want_json(port):
-        return security.render_json_response(port, {}, 200)
+    if port.request.method == "POST" and want_json(security, port):
+        return await render_json(security, port, {}, 200)
     return redirect_after(security, port, "POST_LOGOUT_VIEW", port.request.args.get("next"))
 
 
@@ -112,7 +112,7 @@ async def verify(security: Security, port: WebPort) -> Response:
     if failure is not None:
         return failure
     user = await authn.load_request_user(security, port)
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
             payload = {
@@ -120,7 +120,7 @@ async def verify(security: Security, port: WebPort) -> Response:
                 "oauth_enabled": False,
                 "oauth_providers": [],
             }
-            return json_ok(security, port, payload, user=user)
+            return await json_ok(security, port, payload, user=user)
         form = VerifyForm(formdata=None, next=port.request.args.get("next", ""))
         return await render_page(security, port, "VERIFY_TEMPLATE", form=form)
     form = VerifyForm(formdata=await security.request_form(port))
@@ -132,6 +132,6 @@ async def verify(security: Security, port: WebPort) -> Response:
     authn.mark_fresh(security, port)
     await security.store.commit()
     if is_json:
-        return json_ok(security, port, user=user, with_token=wants_auth_token(port))
+        return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
     view_key = "POST_VERIFY_VIEW" if security.cv("POST_VERIFY_VIEW") else "POST_LOGIN_VIEW"
     return redirect_after(security, port, view_key, form.next.data, port.request.args.get("next"))

@@ -38,8 +38,8 @@ class ChangeEmailForm(SecurityForm):
 
 
 async def _failure(security: Security, port: WebPort, form: ChangeEmailForm, user: Any) -> Response:
-    if want_json(port):
-        return json_errors(security, port, form.key_errors, 400, form.message_kwargs)
+    if want_json(security, port):
+        return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
     return await render_page(
         security, port, TEMPLATE, form=form, status=400, current_email=user.email
     )
@@ -56,10 +56,10 @@ async def change_email(security: Security, port: WebPort) -> Response:
     if failure is not None:
         return failure
     user = await authn.load_request_user(security, port)
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port, {"current_email": user.email}, user=user)
+            return await json_ok(security, port, {"current_email": user.email}, user=user)
         form = ChangeEmailForm(formdata=None)
         return await render_page(security, port, TEMPLATE, form=form, current_email=user.email)
 
@@ -75,7 +75,7 @@ async def change_email(security: Security, port: WebPort) -> Response:
     # The same answer whether the address was free or (generic responses)
     # already someone else's: the address has not changed yet.
     if is_json:
-        return json_ok(security, port, {"current_email": user.email}, user=user)
+        return await json_ok(security, port, {"current_email": user.email}, user=user)
     return await render_page(
         security,
         port,

@@ -70,12 +70,12 @@ async def change_password(security: Security, port: WebPort) -> Response:
         within, grace = security.cv("FRESHNESS"), security.cv("FRESHNESS_GRACE_PERIOD")
         via = request_state(port.g).authn_via
         if not authn.check_and_update_authn_fresh(security, port, within, grace, via):
-            return await security._reauthn_handler(security, port, within, grace)
+            return await guards.reauthentication_required(security, port, within, grace)
 
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port, {"active_password": active_password}, user=user)
+            return await json_ok(security, port, {"active_password": active_password}, user=user)
         return await _page(security, port, ChangePasswordForm(formdata=None), active_password)
 
     form = ChangePasswordForm(formdata=await security.request_form(port))
@@ -95,7 +95,7 @@ async def change_password(security: Security, port: WebPort) -> Response:
     await authn.login_user(security, port, user, remember=remember, authn_via=["change"])
     await security.store.commit()
     if is_json:
-        return json_ok(security, port, user=user, with_token=wants_auth_token(port))
+        return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
     target = security.cv("POST_CHANGE_VIEW")
     if target:
         url = security.resolve_view_url(port, str(target() if callable(target) else target))
@@ -125,6 +125,6 @@ async def _page(
 async def _failure(
     security: Security, port: WebPort, form: ChangePasswordForm, active_password: bool
 ) -> Response:
-    if want_json(port):
+    if want_json(security, port):
         return await form_failure(security, port, form, "CHANGE_PASSWORD_TEMPLATE")
     return await _page(security, port, form, active_password, status=400)

@@ -13,7 +13,7 @@ from wtforms import StringField, SubmitField
 from ...errors import SecurityError
 from ...flows.change_username import change_username as change_user_username
 from .. import authn, guards
-from ..envelope import error_payload, want_json
+from ..envelope import error_payload, render_json, want_json
 from ..forms import SecurityForm
 from ..responses import json_errors, json_ok, render_page
 
@@ -36,24 +36,24 @@ class ChangeUsernameForm(SecurityForm):
 async def _failure(
     security: Security, port: WebPort, form: ChangeUsernameForm, current: Any
 ) -> Response:
-    if want_json(port):
-        return json_errors(security, port, form.key_errors, 400, form.message_kwargs)
+    if want_json(security, port):
+        return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
     return await render_page(
         security, port, TEMPLATE, form=form, status=400, current_username=current
     )
 
 
-def _not_found(security: Security, port: WebPort) -> Response:
+async def _not_found(security: Security, port: WebPort) -> Response:
     # Usernames are off: there is nothing to change (Flask-Security needs
     # USERNAME_ENABLE for this feature too).
-    if want_json(port):
-        return security.render_json_response(port, error_payload("Not Found"), 404)
+    if want_json(security, port):
+        return await render_json(security, port, error_payload("Not Found"), 404)
     return port.make_response("Not Found", 404, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 async def change_username(security: Security, port: WebPort) -> Response:
     if not security.cv("USERNAME_ENABLE"):
-        return _not_found(security, port)
+        return await _not_found(security, port)
     failure = await guards.require_auth(
         security,
         port,
@@ -65,10 +65,10 @@ async def change_username(security: Security, port: WebPort) -> Response:
         return failure
     user = await authn.load_request_user(security, port)
     current = user.username
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port, {"current_username": current}, user=user)
+            return await json_ok(security, port, {"current_username": current}, user=user)
         form = ChangeUsernameForm(formdata=None)
         return await render_page(security, port, TEMPLATE, form=form, current_username=current)
 
@@ -81,5 +81,5 @@ async def change_username(security: Security, port: WebPort) -> Response:
         form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
         return await _failure(security, port, form, current)
     if is_json:
-        return json_ok(security, port, user=user)
+        return await json_ok(security, port, user=user)
     return port.redirect(security.view_url(port, "POST_CHANGE_USERNAME_VIEW"))

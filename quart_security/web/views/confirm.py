@@ -72,10 +72,10 @@ def _success_target(security: Security, port: WebPort, user: Any) -> str:
 # ---------------------------------------------------------------------- views
 async def send_confirmation(security: Security, port: WebPort) -> Response:
     """Resend the instructions. Usable signed in or not; never returns user data."""
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port)
+            return await json_ok(security, port)
         form = SendConfirmationForm(email=port.request.args.get("email", ""))
         return await _page(security, port, form)
 
@@ -88,11 +88,13 @@ async def send_confirmation(security: Security, port: WebPort) -> Response:
     except SecurityError as exc:
         form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
         if is_json:
-            return json_errors(security, port, form.key_errors, exc.status, form.message_kwargs)
+            return await json_errors(
+                security, port, form.key_errors, exc.status, form.message_kwargs
+            )
         return await _page(security, port, form, exc.status)
     await security.store.commit()
     if is_json:
-        return json_ok(security, port)
+        return await json_ok(security, port)
     info = security.message("CONFIRMATION_REQUEST", email=email)
     return await _page(security, port, form, info_messages=[info])
 

@@ -19,7 +19,7 @@ from ...crypto.password_policy import password_provided
 from ...flows import recover as flow
 from ...identity import validate_email_address
 from .. import authn, guards, routes
-from ..envelope import want_json
+from ..envelope import render_json, want_json
 from ..forms import SecurityForm
 from ..responses import (
     form_failure,
@@ -85,11 +85,11 @@ def _after_reset_url(security: Security, port: WebPort, fallback_key: str | None
 # ---------------------------------------------------------------------- /reset
 async def forgot_password(security: Security, port: WebPort) -> Response:
     """Ask for a reset link. Same answer for every address when generic responses are on."""
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     current = await authn.load_request_user(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port)  # never user info: this is an open endpoint
+            return await json_ok(security, port)  # never user info: this is an open endpoint
         prefill = str(getattr(current, "email", "") or "") if current is not None else ""
         form = ForgotPasswordForm(formdata=None, email=prefill)
         return await _forgot_page(security, port, form)
@@ -121,7 +121,7 @@ async def forgot_password(security: Security, port: WebPort) -> Response:
             return await _forgot_failure(security, port, form)
     await security.store.commit()
     if is_json:
-        return json_ok(security, port)
+        return await json_ok(security, port)
     if generic:
         notice = security.message("GENERIC_RECOVERY")
     else:
@@ -149,7 +149,7 @@ async def _forgot_page(
 
 
 async def _forgot_failure(security: Security, port: WebPort, form: ForgotPasswordForm) -> Response:
-    if want_json(port):
+    if want_json(security, port):
         return await form_failure(security, port, form, "FORGOT_PASSWORD_TEMPLATE")
     return await _forgot_page(security, port, form, status=400)
 
@@ -158,7 +158,7 @@ async def _forgot_failure(security: Security, port: WebPort, form: ForgotPasswor
 async def reset_password(security: Security, port: WebPort) -> Response:
     """Show the reset form for a live link (GET); set the new password (POST)."""
     token = routes.view_arg(port, "token")
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "POST":
         failure = await guards.require_unauth_csrf(security, port)
         if failure is not None:
@@ -187,7 +187,7 @@ async def reset_password(security: Security, port: WebPort) -> Response:
     if status != "ok":
         key, kwargs = _token_error(security, status)
         if is_json:
-            return json_errors(security, port, {"": [key]}, message_kwargs={key: kwargs})
+            return await json_errors(security, port, {"": [key]}, message_kwargs={key: kwargs})
         return port.redirect(security.url_for_security(port, "forgot_password"))
     if not form.check():
         return await _reset_failure(security, port, form, token)
@@ -202,14 +202,14 @@ async def reset_password(security: Security, port: WebPort) -> Response:
     if not await flow.reset_password(security, port, user, password):
         # Another request used this link first: it is spent.
         if is_json:
-            return json_errors(security, port, {"": ["INVALID_RESET_PASSWORD_TOKEN"]})
+            return await json_errors(security, port, {"": ["INVALID_RESET_PASSWORD_TOKEN"]})
         return port.redirect(security.url_for_security(port, "forgot_password"))
 
     if security.cv("AUTO_LOGIN_AFTER_RESET"):
         return await login_after_reset(security, port, user)
     await security.store.commit()
     if is_json:
-        return security.render_json_response(port, {}, 200)
+        return await render_json(security, port, {}, 200)
     return port.redirect(_after_reset_url(security, port, None))
 
 
@@ -222,12 +222,12 @@ async def login_after_reset(security: Security, port: WebPort, user: Any) -> Res
     """
     if not await authn.login_user(security, port, user, remember=False, authn_via=["reset"]):
         await security.store.commit()
-        if want_json(port):
-            return security.render_json_response(port, {}, 200)
+        if want_json(security, port):
+            return await render_json(security, port, {}, 200)
         return port.redirect(_after_reset_url(security, port, None))
     await security.store.commit()
-    if want_json(port):
-        return json_ok(
+    if want_json(security, port):
+        return await json_ok(
             security, port, {"tf_required": False}, user=user, with_token=wants_auth_token(port)
         )
     return port.redirect(_after_reset_url(security, port, "POST_LOGIN_VIEW"))
@@ -254,6 +254,6 @@ async def _reset_page(
 async def _reset_failure(
     security: Security, port: WebPort, form: ResetPasswordForm, token: str
 ) -> Response:
-    if want_json(port):
+    if want_json(security, port):
         return await form_failure(security, port, form, "RESET_PASSWORD_TEMPLATE")
     return await _reset_page(security, port, form, token, status=400)

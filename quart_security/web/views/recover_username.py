@@ -41,10 +41,10 @@ async def recover_username(security: Security, port: WebPort) -> Response:
     failure = await guards.require_anonymous(security, port)
     if failure is not None:
         return failure
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port)
+            return await json_ok(security, port)
         return await render_page(security, port, TEMPLATE, form=UsernameRecoveryForm())
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
@@ -59,7 +59,7 @@ async def recover_username(security: Security, port: WebPort) -> Response:
         return await form_failure(security, port, form, TEMPLATE)
     await security.store.commit()
     if is_json:
-        return json_ok(security, port)
+        return await json_ok(security, port)
     return await render_page(
         security,
         port,

@@ -72,10 +72,10 @@ async def register(security: Security, port: WebPort) -> Response:
     failure = await guards.require_anonymous(security, port)
     if failure is not None:
         return failure
-    is_json = want_json(port)
+    is_json = want_json(security, port)
     if port.request.method == "GET":
         if is_json:
-            return json_ok(security, port, {"identity_attributes": security.identity.names})
+            return await json_ok(security, port, {"identity_attributes": security.identity.names})
         form = RegisterFormV2(security, next=port.request.args.get("next", ""))
         return await _page(security, port, form, 200)
 
@@ -92,7 +92,7 @@ async def register(security: Security, port: WebPort) -> Response:
         for problem in exc.problems:
             form.add_error(problem.field, problem.key, **problem.kwargs)
         if is_json:
-            return json_errors(security, port, form.key_errors, 400, form.message_kwargs)
+            return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
         return await _page(security, port, form, 400)
 
     user = outcome.user
@@ -105,7 +105,7 @@ async def register(security: Security, port: WebPort) -> Response:
 
     if is_json:
         if logged_in:
-            return json_ok(
+            return await json_ok(
                 security,
                 port,
                 {"tf_required": False},
@@ -113,9 +113,9 @@ async def register(security: Security, port: WebPort) -> Response:
                 with_token=wants_auth_token(port),
             )
         if user is not None and not security.cv("RETURN_GENERIC_RESPONSES"):
-            return json_ok(security, port, user=user)
+            return await json_ok(security, port, user=user)
         # Generic responses: a new and a taken identity must read the same.
-        return json_ok(security, port)
+        return await json_ok(security, port)
     if security.cv("CONFIRMABLE"):
         flash(security, port, "CONFIRM_REGISTRATION", email=outcome.email)
     return redirect_after(
