@@ -868,8 +868,7 @@ async def identity_index_names(store: SqlDatastore) -> set[str]:
             schema = engine.sync_engine.get_execution_options()["schema_translate_map"][None]
             rows = await conn.execute(
                 text(
-                    "SELECT indexname FROM pg_indexes"
-                    " WHERE schemaname = :s AND tablename = 'user'"
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = :s AND tablename = 'user'"
                 ),
                 {"s": schema},
             )

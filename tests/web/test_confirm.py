@@ -166,6 +166,21 @@ async def test_resend_needs_csrf(client: Any, smtp_sink: SmtpSink) -> None:
     assert smtp_sink.messages == []
 
 
+@pytest.mark.settings(csrf_ignore_unauth_endpoints=True, login_without_confirmation=True)
+async def test_ignoring_unauth_csrf_never_covers_a_signed_in_user(
+    app: Any, smtp_sink: SmtpSink
+) -> None:
+    """CSRF_IGNORE_UNAUTH_ENDPOINTS lifts CSRF for anonymous callers only."""
+    anonymous = await app.test_client().post("/confirm", json={"email": "joe@lp.com"}, headers=JSON)
+    assert anonymous.status_code == 200
+    await smtp_sink.wait_for(1)
+    signed_in = app.test_client()
+    assert (await json_login(signed_in)).status_code == 200
+    refused = await signed_in.post("/confirm", json={"email": "matt@lp.com"}, headers=JSON)
+    assert refused.status_code == 400
+    assert [m.envelope_to for m in smtp_sink.messages] == [["joe@lp.com"]]
+
+
 @pytest.mark.parametrize(
     ("email", "key"),
     [

@@ -361,6 +361,26 @@ async def test_token_dies_when_the_password_changes_by_another_path(
     assert await login_status(test_app, "matt@lp.com", "changed by the owner") == 200
 
 
+async def test_token_dies_when_the_stored_hash_changes_without_a_uniquifier_rotation(
+    test_app: Any, sink: SmtpSink
+) -> None:
+    """The link is bound to the password hash it was issued for, not to the
+    uniquifier: an app (or another flow) that only writes a new hash kills it."""
+    token = await reset_token(test_app, sink)
+    async with test_app.app.app_context():
+        user = await test_app.store.find_user(email="matt@lp.com")
+        uniquifier = user.fs_uniquifier
+        user.password = await hash_password("set by the app itself")
+        await test_app.store.put(user)
+        await test_app.store.commit()
+        await test_app.store.end_unit_of_work()
+    assert (await stored(test_app, email="matt@lp.com")).fs_uniquifier == uniquifier
+    stale = await reset(test_app.app.test_client(), token)
+    assert stale.status_code == 400
+    assert errors_of(await body(stale)) == [message(test_app, "INVALID_RESET_PASSWORD_TOKEN")]
+    assert await login_status(test_app, "matt@lp.com", "set by the app itself") == 200
+
+
 async def test_account_without_password_resets_once(test_app: Any, sink: SmtpSink) -> None:
     # A passwordless account's link is bound to "no password": it works once,
     # and dies as soon as a password exists.
@@ -761,6 +781,30 @@ async def test_csrf_is_required(test_app: Any, sink: SmtpSink) -> None:
     assert refused.status_code == 400
     assert await login_status(test_app, "matt@lp.com", PASSWORD) == 200
     assert (await reset(client, token)).status_code == 200
+
+
+@pytest.mark.settings(csrf_ignore_unauth_endpoints=True)
+async def test_ignoring_unauth_csrf_never_covers_a_signed_in_user(
+    test_app: Any, sink: SmtpSink
+) -> None:
+    """CSRF_IGNORE_UNAUTH_ENDPOINTS lifts CSRF for anonymous callers only."""
+    anonymous = test_app.app.test_client()
+    assert (
+        await anonymous.post("/reset", json={"email": "joe@lp.com"}, headers=JSON)
+    ).status_code == 200
+    await settled(test_app, sink, 1)
+    token = await reset_token(test_app, sink, "joe@lp.com")
+    signed_in = test_app.app.test_client()
+    assert (await json_login(signed_in)).status_code == 200
+    asked = await signed_in.post("/reset", json={"email": "matt@lp.com"}, headers=JSON)
+    assert asked.status_code == 400
+    used = await signed_in.post(
+        f"/reset/{token}",
+        json={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        headers=JSON,
+    )
+    assert used.status_code == 400
+    assert await login_status(test_app, "joe@lp.com", PASSWORD) == 200
 
 
 # ---------------------------------------------------------------------- settings

@@ -82,9 +82,17 @@ async def _refused(client: Any, path: str, headers: dict[str, str]) -> int:
 @pytest.mark.quart_only
 @pytest.mark.parametrize(
     "origin",
-    ["https://evil.example", "http://localhost.evil.example", "null", None, "http://localhost:8080"],
+    [
+        "https://evil.example",
+        "http://localhost.evil.example",
+        "null",
+        None,
+        "http://localhost:8080",
+    ],
 )
-async def test_a_session_cookie_from_another_origin_is_refused(app: Any, origin: str | None) -> None:
+async def test_a_session_cookie_from_another_origin_is_refused(
+    app: Any, origin: str | None
+) -> None:
     client = app.test_client()
     await json_login(client)
     headers = {} if origin is None else {"Origin": origin}
@@ -129,11 +137,15 @@ async def test_a_token_handshake_needs_no_origin(app: Any) -> None:
     token = await auth_token(app.test_client(), "joe@lp.com")
     client = app.test_client()
     for headers in ({}, {"Origin": "https://evil.example"}):
-        async with client.websocket("/ws", headers={"Authentication-Token": token, **headers}) as ws:
+        async with client.websocket(
+            "/ws", headers={"Authentication-Token": token, **headers}
+        ) as ws:
             assert await ws.receive() == "joe@lp.com"
 
 
-@pytest.mark.parametrize("value", [["app.example"], ["https://app.example/"], "https://a.example", [1]])
+@pytest.mark.parametrize(
+    "value", [["app.example"], ["https://app.example/"], "https://a.example", [1]]
+)
 def test_bad_allowed_origins_are_refused_at_start_up(tmp_path: Any, value: Any) -> None:
     from quart import Quart
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
