@@ -1072,6 +1072,12 @@ def not_built_settings(
     return problems
 
 
+def is_setting_argument(name: str) -> bool:
+    """Whether a Security() keyword names a setting (``password_hash``, ``msg_login``...)."""
+    key = name.upper()
+    return key in _ENTRIES or key in FORM_KEYS or key.removeprefix("MSG_") in _MESSAGES
+
+
 def _csrf_cookie_options(cookie: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     if "key" in cookie:
@@ -1367,6 +1373,7 @@ __all__ = [
     "at_default",
     "get_message",
     "init_config",
+    "is_setting_argument",
     "naive_utcnow",
     "no_token_expiry",
     "normalize_durations",

@@ -55,6 +55,10 @@ SERIALIZER_SALTS = {
 }
 
 
+#: Security() keywords that are not settings and that this code honours.
+EXTENSION_ARGUMENTS = frozenset({"mail_util_cls"})
+
+
 class Adapter:
     """What a web framework provides to the extension (see web/quart_adapter.py)."""
 
@@ -112,6 +116,7 @@ class Security:
         self.app = app
         self.app_config: MutableMapping[str, Any] = app.config
         self._cv = config_module.ConfigView(app.config)
+        self._refuse_unknown_arguments()
         config_module.init_config(app.config, self._kwargs)
         config_module.warn_unknown_keys(app.config, log)
         config_module.validate_config(app.config, self._kwargs)
@@ -126,6 +131,25 @@ class Security:
 
             adapter_class = QuartAdapter
         adapter_class().register(self, app, self.register_blueprint)
+
+    def _refuse_unknown_arguments(self) -> None:
+        """A Security() keyword that is neither a setting nor one we take is refused.
+
+        Flask-Security's other class hooks (password_util_cls, totp_cls, ...)
+        would otherwise be accepted and silently ignored (fail closed).
+        """
+        unknown = sorted(
+            name
+            for name in self._kwargs
+            if name not in EXTENSION_ARGUMENTS and not config_module.is_setting_argument(name)
+        )
+        if unknown:
+            raise ConfigurationError(
+                "Security() does not take "
+                + ", ".join(unknown)
+                + " here (not built yet in quart-flask-security, or unknown); remove "
+                + ("it" if len(unknown) == 1 else "them")
+            )
 
     def _async_store(self, datastore: Any) -> UserDatastore[Any, Any]:
         """The async datastore behind what the app passed (adapters override)."""

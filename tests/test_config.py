@@ -406,9 +406,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 8
+    assert len(ADDED_KEYS) == 11
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 263
+    assert len(DEFAULT_CONFIG) == 266
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -419,6 +419,9 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "EXTERNAL_BASE_URL",
         "SEND_MAIL_INLINE",
         "MAIL_QUEUE_SIZE",
+        "HTTP_AUTH_CHARSET",
+        "WEBSOCKET_ALLOWED_ORIGINS",
+        "DEFAULT_COOKIE_SAMESITE",
     }
 
 

@@ -289,3 +289,19 @@ def test_a_feature_that_mails_links_needs_a_base_url_on_flask(
 )
 def test_a_base_url_or_no_mailed_link_starts(datastore: Any, config: dict[str, Any]) -> None:
     Security(make_app(**config), datastore)
+
+
+@pytest.mark.parametrize(
+    "argument",
+    ["password_util_cls", "totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth", "typo_cls"],
+)
+def test_security_arguments_nothing_honours_are_refused(datastore: Any, argument: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Security(make_app(), datastore, **{argument: object})
+    assert argument in str(info.value)
+
+
+def test_setting_and_message_arguments_are_taken(datastore: Any) -> None:
+    security = Security(make_app(), datastore, login_url="/sign-in", msg_login=("Hello", "info"))
+    assert security.cv("LOGIN_URL") == "/sign-in"
+    assert security.message("LOGIN") == "Hello"

@@ -328,6 +328,8 @@ async def test_refusals_write_nothing(test_app: Any, sink: SmtpSink) -> None:
         ({"new": "x" * 129}, "new_password", "PASSWORD_INVALID_LENGTH", {"length": 8}),
         ({"new": "matt@lp.com"}, "new_password", "PASSWORD_TOO_SIMPLE", {}),
         ({"new": ""}, "new_password", "PASSWORD_NOT_PROVIDED", {}),
+        ({"new": "          "}, "new_password", "PASSWORD_NOT_PROVIDED", {}),
+        ({"password": "   "}, "password", "PASSWORD_NOT_PROVIDED", {}),
         ({"confirm": "something else"}, "new_password_confirm", "RETYPE_PASSWORD_MISMATCH", {}),
     ]
     for case, field, key, kwargs in cases:

@@ -742,6 +742,7 @@ async def test_bad_new_passwords_write_nothing(test_app: Any, sink: SmtpSink) ->
             {},
         ),
         ({"password": ""}, "password", "PASSWORD_NOT_PROVIDED", {}),
+        ({"password": "          "}, "password", "PASSWORD_NOT_PROVIDED", {}),
     ]
     for case, field, key, kwargs in cases:
         response = await reset(test_app.app.test_client(), token, **case)

@@ -331,6 +331,13 @@ FIELD_CASES = [
         id="no-password",
     ),
     pytest.param(
+        {"password": "          ", "password_confirm": "          "},
+        "password",
+        "PASSWORD_NOT_PROVIDED",
+        {},
+        id="only-spaces",
+    ),
+    pytest.param(
         {"password": "short", "password_confirm": "short"},
         "password",
         "PASSWORD_INVALID_LENGTH",
