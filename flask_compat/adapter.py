@@ -36,6 +36,7 @@ from quart_security.web.lifecycle import (
 )
 from quart_security.web.port import BodyTooLarge
 from quart_security.web.routes import Route
+from quart_security.web.templates import template_globals
 
 from .driver import forget_request_context, run_in_request
 
@@ -137,9 +138,8 @@ class FlaskAdapter(Adapter):
         def before() -> None:
             run_in_request(start())
 
-        def after(response: flask.Response) -> flask.Response:
-            run_in_request(finish_response(security, FlaskPort(), response))
-            return response
+        def after(response: flask.Response) -> Response:
+            return run_in_request(finish_response(security, FlaskPort(), response))
 
         def teardown(exc: BaseException | None) -> None:
             try:
@@ -152,14 +152,6 @@ class FlaskAdapter(Adapter):
         app.teardown_request(teardown)
 
         def security_context() -> dict[str, Any]:
-            from quart_security.proxies import current_user
-
-            return {
-                "url_for_security": lambda endpoint, **values: security.url_for_security(
-                    FlaskPort(), endpoint, **values
-                ),
-                "current_user": current_user._get_current_object(),
-                "security": security,
-            }
+            return template_globals(security, FlaskPort())
 
         app.context_processor(security_context)

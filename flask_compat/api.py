@@ -9,9 +9,8 @@ import flask
 
 from quart_security import api as core_api
 from quart_security import identity
-from quart_security.flows.change_password import change_user_password
 from quart_security.state import current_security
-from quart_security.web import authn
+from quart_security.web import app_api, authn, login_session, urls
 
 from .adapter import FlaskPort
 from .driver import run_in_request
@@ -21,12 +20,14 @@ def login_user(user: Any, remember: bool | None = None, authn_via: list[str] | N
     """Log ``user`` in on the current request (no password check: the caller did it)."""
     security = current_security()
     return run_in_request(
-        authn.login_user(security, FlaskPort(), user, remember=remember, authn_via=authn_via)
+        login_session.login_user(
+            security, FlaskPort(), user, remember=remember, authn_via=authn_via
+        )
     )
 
 
 def logout_user() -> None:
-    run_in_request(authn.logout_user(current_security(), FlaskPort()))
+    run_in_request(login_session.logout_user(current_security(), FlaskPort()))
 
 
 def hash_password(password: str) -> str:
@@ -40,7 +41,9 @@ def verify_password(password: str, password_hash: str) -> bool:
 
 def verify_and_update_password(password: str, user: Any) -> bool:
     """Verify against ``user.password``, rehashing a legacy hash on success."""
-    return run_in_request(core_api.verify_and_update_password(password, user))
+    return run_in_request(
+        app_api.verify_and_update_password(current_security(), FlaskPort(), password, user)
+    )
 
 
 def lookup_identity(value: str) -> Any:
@@ -48,37 +51,37 @@ def lookup_identity(value: str) -> Any:
 
 
 def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:
-    """Flask-Security's send_mail: rendered now; in a request, delivered after its commit
-    by the delivery thread (never inside the request unless SEND_MAIL_INLINE); outside
-    a request, delivered at once."""
-    security, port = current_security(), FlaskPort()
-    if flask.has_request_context():
-        run_in_request(security.mailer.send(port, template, subject, recipient, **context))
-        return
-
-    async def now() -> None:
-        message = await security.mailer.build(port, template, subject, recipient, **context)
-        await security.mailer.flush([message])
-
-    run_in_request(now())
+    """Flask-Security's send_mail (see quart_security's): in a request, delivered after
+    its commit by the delivery thread; outside a request, delivered at once."""
+    run_in_request(
+        app_api.send_mail(
+            current_security(),
+            FlaskPort(),
+            flask.has_request_context(),
+            subject,
+            recipient,
+            template,
+            **context,
+        )
+    )
 
 
 def admin_change_password(user: Any, new_password: str, notify: bool = True) -> None:
     """Set ``user``'s password from app code or the CLI (see quart_security's docstring)."""
     run_in_request(
-        change_user_password(
+        app_api.admin_change_password(
             current_security(),
             FlaskPort(),
+            flask.has_request_context(),
             user,
             new_password,
-            notify=notify,
-            deliver_now=not flask.has_request_context(),
+            notify,
         )
     )
 
 
 def url_for_security(endpoint: str, **values: Any) -> str:
-    return current_security().url_for_security(FlaskPort(), endpoint, **values)
+    return urls.url_for_security(current_security(), FlaskPort(), endpoint, **values)
 
 
 def check_and_update_authn_fresh(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .flows.change_password import change_user_password
+import quart
+
 from .state import current_security
-from .web import authn
+from .web import app_api, authn, login_session, urls
 from .web.quart_adapter import QuartPort
 
 
@@ -15,13 +16,13 @@ async def login_user(
     user: Any, remember: bool | None = None, authn_via: list[str] | None = None
 ) -> bool:
     """Log ``user`` in on the current request (no password check: the caller did it)."""
-    return await authn.login_user(
+    return await login_session.login_user(
         current_security(), QuartPort(), user, remember=remember, authn_via=authn_via
     )
 
 
 async def logout_user() -> None:
-    await authn.logout_user(current_security(), QuartPort())
+    await login_session.logout_user(current_security(), QuartPort())
 
 
 async def hash_password(password: str) -> str:
@@ -35,7 +36,7 @@ async def verify_password(password: str, password_hash: str) -> bool:
 
 async def verify_and_update_password(password: str, user: Any) -> bool:
     """Verify against ``user.password``, rehashing a legacy hash on success."""
-    return await current_security().verify_user_password(user, password)
+    return await app_api.verify_and_update_password(current_security(), QuartPort(), password, user)
 
 
 async def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:
@@ -46,15 +47,15 @@ async def send_mail(subject: str, recipient: str, template: str, **context: Any)
     SEND_MAIL_INLINE), so the answer never waits for SMTP. Outside a request
     (a script, the CLI) it is delivered at once, before this returns.
     """
-    import quart
-
-    security = current_security()
-    port = QuartPort()
-    if quart.has_request_context():
-        await security.mailer.send(port, template, subject, recipient, **context)
-    else:
-        message = await security.mailer.build(port, template, subject, recipient, **context)
-        await security.mailer.flush([message])
+    await app_api.send_mail(
+        current_security(),
+        QuartPort(),
+        quart.has_request_context(),
+        subject,
+        recipient,
+        template,
+        **context,
+    )
 
 
 async def admin_change_password(user: Any, new_password: str, notify: bool = True) -> None:
@@ -68,20 +69,13 @@ async def admin_change_password(user: Any, new_password: str, notify: bool = Tru
     is then delivered off the request path; outside one (CLI, a script in an
     app context) it is delivered at once.
     """
-    import quart
-
-    await change_user_password(
-        current_security(),
-        QuartPort(),
-        user,
-        new_password,
-        notify=notify,
-        deliver_now=not quart.has_request_context(),
+    await app_api.admin_change_password(
+        current_security(), QuartPort(), quart.has_request_context(), user, new_password, notify
     )
 
 
 def url_for_security(endpoint: str, **values: Any) -> str:
-    return current_security().url_for_security(QuartPort(), endpoint, **values)
+    return urls.url_for_security(current_security(), QuartPort(), endpoint, **values)
 
 
 def check_and_update_authn_fresh(

@@ -50,3 +50,12 @@ def format_duration(value: timedelta) -> str:
 def utcnow_naive(clock: Clock) -> datetime:
     """Naive UTC datetime, the form Flask-Security writes to the database."""
     return datetime.fromtimestamp(clock.time(), UTC).replace(tzinfo=None)
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def system_utcnow_naive() -> datetime:
+    """``utcnow_naive`` of the system clock, for what has no clock to hand: a
+    column default, the DATETIME_FACTORY default."""
+    return utcnow_naive(SYSTEM_CLOCK)

@@ -31,11 +31,11 @@ import math
 import re
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
-from .clock import SystemClock, utcnow_naive
+from .clock import system_utcnow_naive
 from .errors import ConfigurationError
 
 PREFIX: Final = "SECURITY_"
@@ -59,9 +59,8 @@ class FromAppConfig:
         return self.fallback if value is None else value
 
 
-def naive_utcnow() -> datetime:
-    """Default DATETIME_FACTORY: naive UTC, the form Flask-Security stores."""
-    return utcnow_naive(SystemClock())
+#: Default DATETIME_FACTORY: naive UTC, the form Flask-Security stores.
+naive_utcnow = system_utcnow_naive
 
 
 def no_token_expiry(user: Any) -> int:
@@ -815,12 +814,20 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "CSRF_MISSING": ("The request has no CSRF token.", "error"),
     "CSRF_INVALID": ("The CSRF token is not valid or has expired.", "error"),
     "BODY_TOO_LARGE": ("The request body is too large.", "error"),
+    "SERVER_ERROR": ("The request could not be completed. Please try again.", "error"),
 }
 
 DEFAULT_MESSAGES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(_MESSAGES)
 
 ADDED_MESSAGES: Final = frozenset(
-    {"HASHING_OVERLOADED", "INVALID_JSON", "CSRF_MISSING", "CSRF_INVALID", "BODY_TOO_LARGE"}
+    {
+        "HASHING_OVERLOADED",
+        "INVALID_JSON",
+        "CSRF_MISSING",
+        "CSRF_INVALID",
+        "BODY_TOO_LARGE",
+        "SERVER_ERROR",
+    }
 )
 
 

@@ -7,11 +7,29 @@ optional form field, and an HTTP status).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: a field ("" for the whole form), a
+    SECURITY_MSG_* key and its placeholders."""
+
+    field: str
+    key: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
 class SecurityError(Exception):
-    """A user-facing failure named by a SECURITY_MSG_* key."""
+    """A refusal the user is told about: the one failure style of the flows.
+
+    It carries one or more problems (field + message key) and an HTTP status
+    hint; the web layer turns it into the JSON envelope or the page
+    (web/responses.py ``form_failure``) in one place.
+    """
 
     status: int = 400
 
@@ -27,8 +45,19 @@ class SecurityError(Exception):
         self.message_key = message_key
         self.field = field
         self.message_kwargs = message_kwargs
+        self.problems: list[Problem] = [Problem(field or "", message_key, message_kwargs)]
         if status is not None:
             self.status = status
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem], status: int | None = None) -> SecurityError:
+        """A refusal for several problems at once (every field error of a form)."""
+        if not problems:
+            raise ValueError("a SecurityError needs at least one problem")
+        first = problems[0]
+        error = cls(first.key, field=first.field or None, status=status, **first.kwargs)
+        error.problems = list(problems)
+        return error
 
 
 class ConfigurationError(ValueError):

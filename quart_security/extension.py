@@ -1,10 +1,12 @@
-"""``Security``: reads config, wires the datastore, crypto, routes and hooks.
+"""``Security``: reads the config and wires the datastore, the services, the
+plugins, the hooks and the routes. It does nothing else.
 
 Everything built here is built once, at init_app: serializers, the password
-context and its hashing pool, the compiled identity attributes. Nothing on the
-request path re-reads or re-derives them. The class is framework-neutral; an
-adapter (Quart here, Flask in flask_compat) registers the blueprint and the
-request hooks.
+context and its hashing pool, the compiled identity attributes, the mailer.
+Nothing on the request path re-reads or re-derives them. The class is
+framework-neutral; an adapter (Quart here, Flask in flask_compat) registers
+the blueprint and the request hooks, and everything that knows HTTP lives
+in web/.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from collections.abc import Callable, Mapping, MutableMapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from werkzeug.datastructures import MultiDict
-
 from . import config as config_module
 from .clock import Clock, SystemClock
 from .crypto.hashing_pool import HashingPool
@@ -25,20 +25,17 @@ from .crypto.password_policy import PasswordPolicy, context_words_validator
 from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
+from .flows.authentication import NoSecondFactor, SecondFactorPlugin
 from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directories
 from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
-from .state import CookieAction, request_state
-from .web import authn
-from .web.basic_auth import basic_challenge
-from .web.form_input import DEFAULT_BODY_LIMIT, read_form_data
+from .web.form_input import DEFAULT_BODY_LIMIT
 from .web.hooks import Hooks
 from .web.websocket_origin import Origin, allowed_origins, parse_origin
 
 if TYPE_CHECKING:
     from .datastore.base import UserDatastore
-    from .web.port import WebPort
 
 log = logging.getLogger("quart_security")
 
@@ -93,7 +90,10 @@ class Security:
         self._kwargs = kwargs
         #: The app's callbacks (Flask-Security's signatures), web/hooks.py.
         self.hooks = Hooks()
-        self._context_processors: list[Callable[[], Mapping[str, Any]]] = []
+        self.context_processors: list[Callable[[], Mapping[str, Any]]] = []
+        #: The authentication pipeline's second-factor plugins, asked in order
+        #: (flows/authentication.py). Only the null plugin exists so far.
+        self.second_factor_plugins: list[SecondFactorPlugin] = [NoSecondFactor()]
         if app is not None:
             self.init_app(app, datastore, register_blueprint)
 
@@ -343,88 +343,5 @@ class Security:
         self.hooks.reauthn = cb
 
     def context_processor(self, fn: Callable[[], Mapping[str, Any]]) -> None:
-        self._context_processors.append(fn)
-
-    # ------------------------------------------------------------------ helpers used by views
-    async def request_form(self, port: WebPort) -> MultiDict[str, Any]:
-        """The request's fields, parsed once (InvalidInput on a bad body)."""
-        state = request_state(port.g)
-        if state.form_cache is None:
-            state.form_cache = await read_form_data(port, self.body_limit)
-        return state.form_cache  # type: ignore[no-any-return]
-
-    async def verify_user_password(self, user: Any, password: str) -> bool:
-        """One verification whatever happens, and a transparent rehash on success."""
-        stored = getattr(user, "password", None) if user is not None else None
-        # Do not hold a pooled database connection while waiting for the hash.
-        await self.store.release_connection()
-        if not isinstance(stored, str) or not stored:
-            await self.passwords.dummy_verify(password)
-            return False
-        ok, new_hash = await self.passwords.verify_and_update(password, stored)
-        if ok and new_hash:
-            user.password = new_hash
-            await self.store.put(user)
-        return ok
-
-    async def after_commit(self, port: WebPort) -> None:
-        """Work that must wait for a successful commit: the request's mails.
-
-        They go to the delivery queue and the answer never waits for SMTP
-        (only real accounts get mail, so waiting would tell them apart); only
-        SEND_MAIL_INLINE delivers them here, inside the request.
-        """
-        pending = request_state(port.g).pending_mail
-        if not pending:
-            return
-        messages, pending[:] = list(pending), []
-        if self.cv("SEND_MAIL_INLINE"):
-            await self.mailer.flush(messages)
-        else:
-            await self.mailer.enqueue(messages)
-
-    def basic_challenge(self, realm: str | None = None) -> str:
-        """WWW-Authenticate for Basic: Flask-Security's, for ``realm`` or the default."""
-        return basic_challenge(
-            self.cv("DEFAULT_HTTP_AUTH_REALM") if realm is None else realm,
-            self.cv("HTTP_AUTH_CHARSET"),
-        )
-
-    def remember_cookie(self, value: str | None) -> CookieAction:
-        return authn.remember_cookie_action(self, value)
-
-    def url_for_security(self, port: WebPort, endpoint: str, **values: Any) -> str:
-        return port.url_for(f"{self.cv('BLUEPRINT_NAME')}.{endpoint}", **values)
-
-    def resolve_view_url(self, port: WebPort, target: str) -> str:
-        """A *_VIEW setting: an endpoint name ('.login', 'index') or a URL."""
-        if target.startswith("/") or "://" in target:
-            return target
-        endpoint = target
-        if endpoint.startswith("."):
-            endpoint = f"{self.cv('BLUEPRINT_NAME')}{endpoint}"
-        try:
-            return port.url_for(endpoint)
-        except Exception:  # a bad setting falls back to a plain path
-            return target
-
-    def view_url(self, port: WebPort, view_key: str) -> str:
-        target = self.cv(view_key) or self.cv("POST_LOGIN_VIEW") or "/"
-        if callable(target):
-            target = target()
-        return self.resolve_view_url(port, str(target))
-
-    def post_login_url(self, port: WebPort) -> str:
-        return self.view_url(port, "POST_LOGIN_VIEW")
-
-    def template_context(self, port: WebPort) -> dict[str, Any]:
-        state = request_state(port.g)
-        context: dict[str, Any] = {
-            "security": self,
-            "_fsdomain": self.gettext,
-            "url_for_security": lambda endpoint, **v: self.url_for_security(port, endpoint, **v),
-            "_fs_is_user_authenticated": state.user is not None,
-        }
-        for fn in self._context_processors:
-            context.update(fn())
-        return context
+        """Add ``fn()``'s names to the context of the library's pages."""
+        self.context_processors.append(fn)

@@ -57,7 +57,7 @@ def normalize_username(
     return cleaned
 
 
-def validate_email_address(security: Any, value: Any) -> tuple[str | None, str | None]:
+def validate_email_address(cv: Callable[[str], Any], value: Any) -> tuple[str | None, str | None]:
     """(canonical email, None) or (None, SECURITY_MSG_* key) for a submitted address.
 
     The canonical form is what is stored and looked up, and what mail is sent
@@ -65,22 +65,20 @@ def validate_email_address(security: Any, value: Any) -> tuple[str | None, str |
     """
     if not isinstance(value, str) or not value.strip():
         return None, "EMAIL_NOT_PROVIDED"
-    canonical = normalize_email(value, security.cv("EMAIL_VALIDATOR_ARGS"))
+    canonical = normalize_email(value, cv("EMAIL_VALIDATOR_ARGS"))
     if canonical is None:
         return None, "INVALID_EMAIL_ADDRESS"
     return canonical, None
 
 
-def validate_username(security: Any, value: Any) -> tuple[str | None, str | None]:
+def validate_username(cv: Callable[[str], Any], value: Any) -> tuple[str | None, str | None]:
     """(canonical username, None) or (None, SECURITY_MSG_* key); length checked first."""
     if not isinstance(value, str) or not value.strip():
         return None, "USERNAME_NOT_PROVIDED"
-    low, high = security.cv("USERNAME_MIN_LENGTH"), security.cv("USERNAME_MAX_LENGTH")
+    low, high = cv("USERNAME_MIN_LENGTH"), cv("USERNAME_MAX_LENGTH")
     if len(value) > max(high * 4, MAX_IDENTITY_LENGTH):
         return None, "USERNAME_INVALID_LENGTH"
-    canonical = normalize_username(
-        value, security.cv("INPUT_NORMALIZE_FORM"), security.cv("USERNAME_ALLOWED_CHARS")
-    )
+    canonical = normalize_username(value, cv("INPUT_NORMALIZE_FORM"), cv("USERNAME_ALLOWED_CHARS"))
     if canonical is None:
         return None, "USERNAME_DISALLOWED_CHARACTERS"
     if not low <= len(canonical) <= high:

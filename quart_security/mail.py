@@ -1,17 +1,17 @@
-"""Email: rendered during the request, delivered after the commit, never inside it.
+"""Email: rendered in the request after the view succeeded, delivered after the commit.
 
 Flask-Security sends mail synchronously inside the request, so a slow SMTP
 server slows every registration, a mail about a change that then rolls back
 still goes out, and, since only real accounts get mail, the answer's timing
-tells which addresses have accounts. Here a flow calls
-``await security.mailer.send(...)``, which renders the templates at once (so
-template errors surface in the request, and a stand-in mail for an unknown
-account costs the same) and queues the message on the request. After a
-successful commit the web lifecycle hands the queue to ``enqueue``, which puts
-each message on the delivery queue (mail_queue.py: a bounded queue, one
-consumer off the request path, on Quart and flask_compat alike). Only with
-SECURITY_SEND_MAIL_INLINE is mail delivered inside the request (``flush``),
-which brings the timing difference back.
+tells which addresses have accounts. Here a flow only puts an intent in the
+request's outbox (outbox.py). When the view has succeeded, the web lifecycle
+renders the intents (``render_all``: template errors are still the request's
+errors, and a stand-in mail for an unknown account costs the same), commits
+the unit of work, and then hands the messages over (``hand_over``): to the
+delivery queue (mail_queue.py: a bounded queue, one consumer off the request
+path, on Quart and flask_compat alike), or, only with
+SECURITY_SEND_MAIL_INLINE, delivered inside the request, which brings the
+timing difference back.
 
 Delivery failures, and mails dropped because the queue is full, are logged
 and signalled (``mail_send_failed``), never raised into a response. Log lines
@@ -20,9 +20,8 @@ address is personal data, and a list of failed deliveries would be a list of
 accounts; SMTP errors that echo the address are redacted. The recipient and
 the full error are logged at DEBUG.
 
-Links in mails are absolute URLs built from configured settings
-(SECURITY_EXTERNAL_BASE_URL, else PREFERRED_URL_SCHEME + SERVER_NAME), never
-from the request's Host header (host-header poisoning of reset links).
+Links in mails are built by the flows' link builder (web/flow_context.py)
+from configured settings, never from the request's Host header.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, getaddresses, make_msgid
 from types import MappingProxyType
@@ -39,23 +38,16 @@ from typing import TYPE_CHECKING, Any
 import aiosmtplib
 
 from . import signals
-from .errors import ConfigurationError
 from .mail_queue import LoopMailQueue, MailQueue, MailQueueFull
-from .state import request_state
+from .outbox import MAIL_TEMPLATE_DIR, MailIntent
 
 if TYPE_CHECKING:
     from .extension import Security
-    from .web.port import WebPort
+
+#: Renders one template with a context: the framework's render_template.
+Renderer = Callable[..., Awaitable[str]]
 
 log = logging.getLogger("quart_security.mail")
-
-
-MAIL_TEMPLATE_DIR = "security/email/"
-
-
-def mail_template(security: Security, key: str) -> str:
-    """The mailer's name (under security/email/) for a 5.9 ``*_TEMPLATE`` path setting."""
-    return str(security.cv(key)).removeprefix(MAIL_TEMPLATE_DIR)
 
 
 def _address(value: Any) -> str:
@@ -102,7 +94,7 @@ def redact(text: str, message: EmailMessage) -> str:
 
 
 class Mailer:
-    """Builds the library's mails, hands them to delivery, and delivers one over aiosmtplib."""
+    """Renders the library's mail intents, hands them to delivery, delivers one over SMTP."""
 
     def __init__(self, security: Security) -> None:
         self.security = security
@@ -111,69 +103,65 @@ class Mailer:
         #: own (web/quart_adapter.py, flask_compat/adapter.py).
         self.queue: MailQueue = LoopMailQueue(self.deliver, security.cv("MAIL_QUEUE_SIZE"))
 
-    # ------------------------------------------------------------------ links
-    def external_base(self) -> str:
-        cfg = self.security.app_config
-        base = self.security.cv("EXTERNAL_BASE_URL")
-        if base:
-            return str(base).rstrip("/")
-        server_name = cfg.get("SERVER_NAME")
-        if server_name:
-            return f"{cfg.get('PREFERRED_URL_SCHEME', 'http')}://{server_name}"
-        raise ConfigurationError(
-            "mails with links need SECURITY_EXTERNAL_BASE_URL (or SERVER_NAME): links "
-            "are never built from the request's Host header"
-        )
-
-    def external_url(self, port: WebPort, endpoint: str, **values: Any) -> str:
-        """Absolute URL of a security endpoint for a mail (``endpoint`` as in url_for_security)."""
-        path = self.security.url_for_security(port, endpoint, **values)
-        return self.external_base() + path
-
-    # ------------------------------------------------------------------ building
-    async def build(
-        self,
-        port: WebPort,
-        template: str,
-        subject: str,
-        recipient: str,
-        **context: Any,
-    ) -> EmailMessage:
+    # ------------------------------------------------------------------ rendering
+    async def render(self, intent: MailIntent, render_template: Renderer) -> SecurityMessage:
+        """The message for one intent, its subject translated in the current locale."""
         security = self.security
+        subject = security.gettext(intent.subject)
         message = SecurityMessage()
         message["Subject"] = _no_header_injection(subject, "subject")
         message["From"] = _address(security.cv("EMAIL_SENDER"))
-        message["To"] = _no_header_injection(str(recipient), "recipient")
+        message["To"] = _no_header_injection(str(intent.recipient), "recipient")
         message["Message-ID"] = make_msgid(domain="quart-security")
+        context = dict(intent.context)
         context.setdefault("security", security)
         context.setdefault("_fsdomain", security.gettext)
         text = html = None
+        template = intent.template
         if security.cv("EMAIL_PLAINTEXT"):
-            text = await port.render_template(f"{MAIL_TEMPLATE_DIR}{template}.txt", **context)
+            text = await render_template(f"{MAIL_TEMPLATE_DIR}{template}.txt", **context)
         if security.cv("EMAIL_HTML"):
-            html = await port.render_template(f"{MAIL_TEMPLATE_DIR}{template}.html", **context)
+            html = await render_template(f"{MAIL_TEMPLATE_DIR}{template}.html", **context)
         message.set_content(text or "")
         if html:
             message.add_alternative(html, subtype="html")
-        message.template, message.subject, message.recipient = template, subject, str(recipient)
+        message.template, message.subject, message.recipient = template, subject, intent.recipient
         message.sender, message.text, message.html = security.cv("EMAIL_SENDER"), text, html
         message.context = context
         return message
 
-    async def send(
-        self,
-        port: WebPort,
-        template: str,
-        subject: str,
-        recipient: str,
-        **context: Any,
-    ) -> None:
-        """Render now; deliver after the request commits (queued on the request)."""
-        message = await self.build(port, template, subject, recipient, **context)
-        request_state(port.g).pending_mail.append(message)
+    async def render_all(
+        self, intents: list[MailIntent], render_template: Renderer
+    ) -> list[SecurityMessage]:
+        """Render every intent in order; only those to deliver are returned.
+
+        An intent that is not to be delivered (the stand-in of an unknown
+        account) is rendered all the same, so both cost the same work; an app
+        template that fails on it is not allowed to turn "no such account"
+        into an error the real branch never gives.
+        """
+        messages: list[SecurityMessage] = []
+        for intent in intents:
+            if intent.deliver:
+                messages.append(await self.render(intent, render_template))
+                continue
+            try:
+                await self.render(intent, render_template)
+            except Exception:  # noqa: S112 - see the docstring
+                continue
+        return messages
+
+    async def hand_over(self, messages: list[SecurityMessage]) -> None:
+        """After the commit: to the delivery queue, or inline with SEND_MAIL_INLINE."""
+        if not messages:
+            return
+        if self.security.cv("SEND_MAIL_INLINE"):
+            await self.flush(list(messages))
+        else:
+            await self.enqueue(list(messages))
 
     # ------------------------------------------------------------------ delivery
-    async def enqueue(self, messages: list[EmailMessage]) -> None:
+    async def enqueue(self, messages: Sequence[EmailMessage]) -> None:
         """Hand committed messages to the delivery queue (called after the commit).
 
         Never waits for delivery. A full queue drops the message, with an
@@ -190,7 +178,7 @@ class Mailer:
                     signals.mail_send_failed, self.security.app, message=message, error=exc
                 )
 
-    async def flush(self, messages: list[EmailMessage]) -> None:
+    async def flush(self, messages: Sequence[EmailMessage]) -> None:
         """Deliver now, in order (SECURITY_SEND_MAIL_INLINE, or code outside a request)."""
         for message in messages:
             await self.deliver(message)

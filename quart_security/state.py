@@ -12,6 +12,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .outbox import Outbox
+
 if TYPE_CHECKING:
     from werkzeug.sansio.response import Response
 
@@ -98,7 +100,8 @@ class RequestState:
     cookie_actions: list[CookieAction] = field(default_factory=list)
     form_cache: Any = None
     session_used: bool = False
-    pending_mail: list[Any] = field(default_factory=list)  # sent after the commit
+    #: The mail intents of this request: rendered, committed, delivered in web/lifecycle.py.
+    outbox: Outbox = field(default_factory=Outbox)
 
     def queue_cookie(self, action: CookieAction) -> None:
         self.cookie_actions = [a for a in self.cookie_actions if a.name != action.name]

@@ -1,4 +1,5 @@
-"""The mailer: rendered in the request, delivered after the commit, to a real SMTP server."""
+"""The mailer: an intent rendered when the request succeeded, delivered after the commit,
+to a real SMTP server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from quart import jsonify
 
 from quart_security import send_mail, signals, url_for_security
 from quart_security.errors import ConfigurationError
+from quart_security.outbox import MailIntent
+from quart_security.web.flow_context import PortLinks
 from quart_security.web.quart_adapter import QuartPort
 from tests.support.app_factory import BuiltApp, create_test_app
 from tests.support.mail import SmtpSink, free_port
@@ -29,7 +32,7 @@ async def mail_app(tmp_path: Any, smtp_sink: SmtpSink) -> AsyncIterator[BuiltApp
 
     @app.route("/notify", methods=["POST"])
     async def notify() -> Any:
-        link = built.security.mailer.external_url(QuartPort(), "login")
+        link = PortLinks(built.security, QuartPort()).external_url("login")
         await send_mail("A note", "joe@lp.com", "note", name="<Joe>", link=link)
         return jsonify(ok=True)
 
@@ -101,18 +104,16 @@ async def test_send_inline_setting(mail_app: BuiltApp, smtp_sink: SmtpSink) -> N
 async def test_header_injection_in_subject_is_refused(mail_app: BuiltApp) -> None:
     async with mail_app.app.test_request_context("/"):
         with pytest.raises(ValueError, match="line breaks"):
-            await mail_app.security.mailer.build(
-                QuartPort(), "note", "hi\r\nBcc: x@evil.example", "joe@lp.com", name="", link=""
-            )
+            intent = MailIntent("note", "hi\r\nBcc: x@evil.example", "joe@lp.com")
+            await mail_app.security.mailer.render(intent, QuartPort().render_template)
 
 
 async def test_links_need_a_configured_base(mail_app: BuiltApp) -> None:
     mail_app.app.config["SECURITY_EXTERNAL_BASE_URL"] = None
     async with mail_app.app.test_request_context("/", headers={"Host": "evil.example"}):
+        links = PortLinks(mail_app.security, QuartPort())
         with pytest.raises(ConfigurationError, match="Host header"):
-            mail_app.security.mailer.external_url(QuartPort(), "login")
+            links.external_url("login")
         mail_app.app.config["SERVER_NAME"] = "good.example"
-        assert mail_app.security.mailer.external_url(QuartPort(), "login").startswith(
-            "http://good.example/"
-        )
+        assert links.external_url("login").startswith("http://good.example/")
         assert url_for_security("login") == "/login"

@@ -70,6 +70,14 @@ class UserDatastore(abc.ABC, Generic[UserT, RoleT]):
     async def end_unit_of_work(self, *, commit: bool = False) -> None:
         """Close this context's session, committing first if asked."""
 
+    async def flush(self) -> None:
+        """Send the staged changes to the database now, without committing.
+
+        The database's constraints then judge them (a unique index refusing a
+        racing identity raises DuplicateIdentityError here, not at the commit
+        at the end of the request). A no-op where writes are immediate.
+        """
+
     async def release_connection(self) -> None:
         """Give the connection back while the request waits on something slow.
 

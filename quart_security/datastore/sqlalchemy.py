@@ -494,7 +494,7 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             await session.close()
         self._session_var.set(None)
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         async with self._guard() as session:
             await session.flush()
 
@@ -528,7 +528,7 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
         """The primary key of ``obj``, flushing it first if it is new."""
         if inspect(obj).key is None:
             self.session.add(obj)
-            await self._flush()
+            await self.flush()
         return inspect(obj).identity[0]
 
     # -------------------------------------------------------------- lookups

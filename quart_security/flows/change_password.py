@@ -5,8 +5,8 @@ Used by the /change view (the user proves the current password) and by
 the new hash is stored, fs_uniquifier is rotated so every existing session,
 remember cookie and auth token ends, the owner is told by mail at the stored
 address (SEND_PASSWORD_CHANGE_EMAIL, R-24) and ``password_changed`` is sent.
-Keeping the *current* session logged in is the view's job (it logs the user
-in again under the new uniquifier).
+Keeping the *current* session signed in is the view's job (it signs the user
+in again under the new uniquifier, through the authentication pipeline).
 
 As in Flask-Security, a model with ``fs_token_uniquifier`` keeps its auth
 tokens across a change (that column exists to decouple them); a reset, which
@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..crypto.password_policy import password_provided
 from ..errors import SecurityError
-from .recover import mail_user
 
 if TYPE_CHECKING:
-    from ..extension import Security
-    from ..web.port import WebPort
+    from .context import FlowContext
 
 
 async def check_password_change(
-    security: Security, user: Any, password: Any, new_password: str
+    ctx: FlowContext, user: Any, password: Any, new_password: str
 ) -> None:
     """Raise SecurityError unless ``user`` may change to ``new_password``.
 
@@ -40,43 +38,28 @@ async def check_password_change(
     if getattr(user, "password", None):
         if not password_provided(password):
             raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
-        if not await security.verify_user_password(user, password):
+        if not await ctx.verify_password(user, password):
             raise SecurityError("INVALID_PASSWORD", field="password")
-        policy = security.password_policy
-        if policy.normalize(password) == policy.normalize(new_password):
+        if ctx.policy.normalize(password) == ctx.policy.normalize(new_password):
             raise SecurityError("PASSWORD_IS_THE_SAME", field="password")
-    violations = await security.password_policy.validate(
-        new_password, is_register=False, context={"user": user}
-    )
+    violations = await ctx.policy.validate(new_password, is_register=False, context={"user": user})
     if violations:
         first = violations[0]
         raise SecurityError(first.message_key, field="new_password", **first.kwargs)
 
 
 async def change_user_password(
-    security: Security,
-    port: WebPort,
-    user: Any,
-    new_password: str | None,
-    *,
-    notify: bool = True,
-    deliver_now: bool = False,
+    ctx: FlowContext, user: Any, new_password: str | None, *, notify: bool = True
 ) -> None:
-    """Store the new password (None removes it) and end every session and token.
-
-    ``deliver_now`` sends the notice at once, for callers outside a request
-    (there is no request commit to wait for).
-    """
-    user.password = await security.passwords.hash(new_password) if new_password else None
-    await security.store.put(user)
-    await security.store.set_uniquifier(user)
-    if notify and security.cv("SEND_PASSWORD_CHANGE_EMAIL"):
-        await mail_user(
-            security,
-            port,
-            template_key="EMAIL_TEMPLATE_PASSWORD_CHANGE_NOTICE",
-            subject_key="EMAIL_SUBJECT_PASSWORD_CHANGE_NOTICE",
+    """Store the new password (None removes it) and end every session and token."""
+    user.password = await ctx.passwords.hash(new_password) if new_password else None
+    await ctx.store.put(user)
+    await ctx.store.set_uniquifier(user)
+    if notify and ctx.config("SEND_PASSWORD_CHANGE_EMAIL"):
+        ctx.mail(
+            "EMAIL_TEMPLATE_PASSWORD_CHANGE_NOTICE",
+            "EMAIL_SUBJECT_PASSWORD_CHANGE_NOTICE",
+            str(user.email),
             user=user,
-            deliver_now=deliver_now,
         )
-    await signals.send(signals.password_changed, security.app, user=user)
+    await ctx.signal(signals.password_changed, user=user)

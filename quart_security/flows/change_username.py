@@ -4,7 +4,8 @@ As in Flask-Security there is no confirmation step (a username is public),
 but the account's stored address is told (SEND_USERNAME_CHANGE_EMAIL), so a
 hijacked session cannot rename an account unnoticed. Uniqueness is checked
 case-insensitively on the canonical (normalised) form, so "Bob", "bob" and the
-fullwidth spelling of "bob" are one name.
+fullwidth spelling of "bob" are one name; the datastore's unique index on the
+folded value settles a race (the flush raises DuplicateIdentityError).
 """
 
 from __future__ import annotations
@@ -14,37 +15,33 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..errors import DuplicateIdentityError, SecurityError
 from ..identity import validate_username
-from ..mail import mail_template
 
 if TYPE_CHECKING:
-    from ..extension import Security
-    from ..web.port import WebPort
+    from .authentication import ConfigReader
+    from .context import FlowContext
 
 
-def check_username(security: Security, submitted: Any) -> str:
+def check_username(cv: ConfigReader, submitted: Any) -> str:
     """The canonical username, or SecurityError on field "username"."""
-    username, problem = validate_username(security, submitted)
+    username, problem = validate_username(cv, submitted)
     if problem is not None or username is None:
         key = problem or "USERNAME_DISALLOWED_CHARACTERS"
         kwargs: dict[str, Any] = {}
         if key == "USERNAME_INVALID_LENGTH":
-            kwargs = {
-                "min": security.cv("USERNAME_MIN_LENGTH"),
-                "max": security.cv("USERNAME_MAX_LENGTH"),
-            }
+            kwargs = {"min": cv("USERNAME_MIN_LENGTH"), "max": cv("USERNAME_MAX_LENGTH")}
         raise SecurityError(key, field="username", **kwargs)
     return username
 
 
-async def change_username(security: Security, port: WebPort, user: Any, submitted: Any) -> str:
-    """Set the new username, commit, notify; the old username.
+async def change_username(ctx: FlowContext, user: Any, submitted: Any) -> str:
+    """Set the new username and notify; the old username.
 
     The user's own name in another case ("matt" -> "Matt") is allowed; any
     other account's name, in any case or Unicode form, is not.
     """
-    username = check_username(security, submitted)
+    username = check_username(ctx.config, submitted)
     taken = SecurityError("USERNAME_ALREADY_ASSOCIATED", field="username", username=username)
-    owner = await security.store.find_user(case_insensitive=True, username=username)
+    owner = await ctx.store.find_user(case_insensitive=True, username=username)
     old_username = user.username
     if owner is not None and (
         str(owner.fs_uniquifier) != str(user.fs_uniquifier) or old_username == username
@@ -52,21 +49,19 @@ async def change_username(security: Security, port: WebPort, user: Any, submitte
         raise taken
     user.username = username
     try:
-        await security.store.put(user)
-        await security.store.commit()
+        await ctx.store.put(user)
+        await ctx.store.flush()
     except DuplicateIdentityError:  # someone took it between our check and the write
         user.username = old_username
         raise taken from None
-    if security.cv("SEND_USERNAME_CHANGE_EMAIL") and user.email:
-        await security.mailer.send(
-            port,
-            mail_template(security, "CHANGE_USERNAME_EMAIL_TEMPLATE"),
-            security.gettext(security.cv("EMAIL_SUBJECT_USERNAME_CHANGE_NOTICE")),
+    if ctx.config("SEND_USERNAME_CHANGE_EMAIL") and user.email:
+        ctx.mail(
+            "CHANGE_USERNAME_EMAIL_TEMPLATE",
+            "EMAIL_SUBJECT_USERNAME_CHANGE_NOTICE",
             str(user.email),
             user=user,
             username=username,
             old_username=old_username,
-            _fsdomain=security.gettext,
         )
-    await signals.send(signals.username_changed, security.app, user=user, old_username=old_username)
+    await ctx.signal(signals.username_changed, user=user, old_username=old_username)
     return str(old_username) if old_username is not None else ""

@@ -14,71 +14,52 @@ cannot be used to flood the owner's inbox. We do the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .. import signals
-from ..clock import format_duration, utcnow_naive
+from ..clock import format_duration
 from ..errors import SecurityError
 from ..identity import validate_email_address
-from ..mail import mail_template
 
 if TYPE_CHECKING:
-    from ..extension import Security
-    from ..web.port import WebPort
+    from .context import FlowContext
 
 CONFIRM_SERIALIZER = "confirm"
 
-ConfirmStatus = Literal["confirmed", "already_confirmed", "expired", "invalid"]
+
+# ---------------------------------------------------------------------- links
+def confirmation_token(ctx: FlowContext, user: Any) -> str:
+    data = [str(user.fs_uniquifier), ctx.tokens.fingerprint(str(user.email or ""))]
+    return ctx.tokens.dumps(CONFIRM_SERIALIZER, data)
 
 
-@dataclass(frozen=True)
-class ConfirmOutcome:
-    """What a confirmation link did; ``user`` is set only when it confirmed."""
-
-    status: ConfirmStatus
-    user: Any = None
-
-
-# ---------------------------------------------------------------------- helpers
-def generate_confirmation_token(security: Security, user: Any) -> str:
-    data = [str(user.fs_uniquifier), security.tokens.fingerprint(str(user.email or ""))]
-    return security.tokens.dumps(CONFIRM_SERIALIZER, data)
-
-
-def generate_confirmation_link(security: Security, port: WebPort, user: Any) -> tuple[str, str]:
+def confirmation_link(ctx: FlowContext, user: Any) -> tuple[str, str]:
     """(absolute link, token); the link's host comes from settings, never the request."""
-    token = generate_confirmation_token(security, user)
-    return security.mailer.external_url(port, "confirm_email", token=token), token
+    token = confirmation_token(ctx, user)
+    return ctx.links.external_url("confirm_email", token=token), token
 
 
 # ---------------------------------------------------------------------- sending
-async def send_confirmation_instructions(security: Security, port: WebPort, user: Any) -> str:
-    """Queue the confirmation mail to the STORED address; returns the token."""
-    link, token = generate_confirmation_link(security, port, user)
-    await security.mailer.send(
-        port,
-        mail_template(security, "EMAIL_TEMPLATE_CONFIRM"),
-        security.gettext(security.cv("EMAIL_SUBJECT_CONFIRM")),
+async def send_confirmation_instructions(ctx: FlowContext, user: Any) -> str:
+    """Mail the confirmation link to the STORED address; returns the token."""
+    link, token = confirmation_link(ctx, user)
+    ctx.mail(
+        "EMAIL_TEMPLATE_CONFIRM",
+        "EMAIL_SUBJECT_CONFIRM",
         str(user.email),
         user=user,
         confirmation_link=link,
         confirmation_token=token,
-        within=format_duration(security.cv("CONFIRM_EMAIL_WITHIN")),
-        _fsdomain=security.gettext,
+        within=format_duration(ctx.config("CONFIRM_EMAIL_WITHIN")),
     )
-    await signals.send(
-        signals.confirm_instructions_sent,
-        security.app,
-        user=user,
-        token=token,
-        confirmation_token=token,
+    await ctx.signal(
+        signals.confirm_instructions_sent, user=user, token=token, confirmation_token=token
     )
     return token
 
 
-async def request_confirmation(security: Security, port: WebPort, email: Any) -> str:
+async def request_confirmation(ctx: FlowContext, email: Any) -> str:
     """/confirm POST: send new instructions; returns the canonical address asked for.
 
     With RETURN_GENERIC_RESPONSES an unknown or already confirmed address is
@@ -88,11 +69,11 @@ async def request_confirmation(security: Security, port: WebPort, email: Any) ->
     """
     if email is not None and not isinstance(email, str):
         raise SecurityError("INVALID_INPUT", field="email")
-    canonical, problem = validate_email_address(security, email)
+    canonical, problem = validate_email_address(ctx.config, email)
     if problem is not None or canonical is None:
         raise SecurityError(problem or "INVALID_EMAIL_ADDRESS", field="email")
-    generic = bool(security.cv("RETURN_GENERIC_RESPONSES"))
-    user = await security.store.find_user(case_insensitive=True, email=canonical)
+    generic = bool(ctx.config("RETURN_GENERIC_RESPONSES"))
+    user = await ctx.store.find_user(case_insensitive=True, email=canonical)
     if user is None:
         if generic:
             return canonical
@@ -101,7 +82,7 @@ async def request_confirmation(security: Security, port: WebPort, email: Any) ->
         if generic:
             return canonical
         raise SecurityError("ALREADY_CONFIRMED", field="email")
-    await send_confirmation_instructions(security, port, user)
+    await send_confirmation_instructions(ctx, user)
     return canonical
 
 
@@ -116,27 +97,30 @@ def _token_data(data: Any) -> tuple[str, str] | None:
     return None
 
 
-async def confirm_email_token(security: Security, token: Any) -> ConfirmOutcome:
-    """Check a confirmation token and consume it (at most once, under any concurrency)."""
+async def confirm_email_token(ctx: FlowContext, token: Any) -> Any:
+    """Check a confirmation token and consume it (at most once, under any concurrency).
+
+    Returns the confirmed user. Raises SecurityError: CONFIRMATION_EXPIRED
+    (with ``within``), INVALID_CONFIRMATION_TOKEN, or ALREADY_CONFIRMED (also
+    for the loser of a parallel use).
+    """
+    invalid = SecurityError("INVALID_CONFIRMATION_TOKEN")
     if not isinstance(token, str) or not token:
-        return ConfirmOutcome("invalid")
-    within: timedelta = security.cv("CONFIRM_EMAIL_WITHIN")
-    status, data = security.tokens.loads(CONFIRM_SERIALIZER, token, within.total_seconds())
+        raise invalid
+    within: timedelta = ctx.config("CONFIRM_EMAIL_WITHIN")
+    status, data = ctx.tokens.loads(CONFIRM_SERIALIZER, token, within.total_seconds())
     if status == "expired":
-        return ConfirmOutcome("expired")
+        raise SecurityError("CONFIRMATION_EXPIRED", within=format_duration(within))
     parsed = _token_data(data) if status == "ok" else None
     if parsed is None:
-        return ConfirmOutcome("invalid")
+        raise invalid
     uniquifier, email_fingerprint = parsed
-    user = await security.store.find_user(fs_uniquifier=uniquifier)
-    if user is None or not security.tokens.fingerprint_matches(
-        str(user.email or ""), email_fingerprint
-    ):
-        return ConfirmOutcome("invalid")
+    user = await ctx.store.find_user(fs_uniquifier=uniquifier)
+    if user is None or not ctx.tokens.fingerprint_matches(str(user.email or ""), email_fingerprint):
+        raise invalid
     if user.confirmed_at is not None:
-        return ConfirmOutcome("already_confirmed")
-    now = utcnow_naive(security.clock)
-    if not await security.store.compare_and_set(user, "confirmed_at", None, now):
-        return ConfirmOutcome("already_confirmed")  # a parallel use won
-    await signals.send(signals.user_confirmed, security.app, user=user)
-    return ConfirmOutcome("confirmed", user)
+        raise SecurityError("ALREADY_CONFIRMED")
+    if not await ctx.store.compare_and_set(user, "confirmed_at", None, ctx.now()):
+        raise SecurityError("ALREADY_CONFIRMED")  # a parallel use won
+    await ctx.signal(signals.user_confirmed, user=user)
+    return user

@@ -1,9 +1,10 @@
-"""Password login: identity lookup, password check, account rules.
+"""Password login: the identity and the password (the first factor), and the record of a login.
 
 Every attempt costs exactly one password verification, whether or not the
 identity exists, so response time does not tell accounts apart
-(reference/security.md A-01.3). The account rules (flows/authentication.py)
-are checked after the password, as in Flask-Security; with
+(reference/security.md A-01.3). The account rules come after the password,
+as in Flask-Security, in the authentication pipeline (authentication.py);
+``login_failure`` turns either kind of refusal into the answer. With
 RETURN_GENERIC_RESPONSES (our default) every failure, a disabled or an
 unconfirmed account included, is the same generic error, so a correct
 password is never confirmed to someone who cannot sign in.
@@ -14,10 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SecurityError
-from .authentication import may_authenticate
 
 if TYPE_CHECKING:
-    from ..extension import Security
+    from .authentication import ConfigReader
+    from .context import FlowContext
 
 #: Answered with GENERIC_AUTHN_FAILED when RETURN_GENERIC_RESPONSES is on.
 GENERIC_FAILURES = frozenset(
@@ -26,23 +27,37 @@ GENERIC_FAILURES = frozenset(
 
 
 async def authenticate_password(
-    security: Security, identity_field: str, identity: str, password: str
+    ctx: FlowContext, identity_field: str, identity: str, password: str
 ) -> Any:
-    """The user these credentials prove, or SecurityError naming the failure."""
-    user = await security.identity.lookup(security.store, identity)
-    ok = await security.verify_user_password(user, password)
+    """The user whose identity and password these are, or SecurityError.
+
+    Only the first factor: whether that user may sign in now is the
+    pipeline's question (``web.login_session.sign_in``).
+    """
+    user = await ctx.identity.lookup(ctx.store, identity)
+    ok = await ctx.verify_password(user, password)
     if user is None:
-        raise login_failure(security, "USER_DOES_NOT_EXIST", identity_field)
+        raise login_failure(ctx.config, "USER_DOES_NOT_EXIST", identity_field)
     if not ok:
-        raise login_failure(security, "INVALID_PASSWORD", "password")
-    refusal = may_authenticate(security.cv, user)
-    if refusal is not None:
-        raise login_failure(security, refusal, identity_field)
+        raise login_failure(ctx.config, "INVALID_PASSWORD", "password")
     return user
 
 
-def login_failure(security: Security, key: str, field: str) -> SecurityError:
+def login_failure(cv: ConfigReader, key: str, field: str) -> SecurityError:
     """The error a sign-in answers with: generic when RETURN_GENERIC_RESPONSES is on."""
-    if security.cv("RETURN_GENERIC_RESPONSES") and key in GENERIC_FAILURES:
+    if cv("RETURN_GENERIC_RESPONSES") and key in GENERIC_FAILURES:
         return SecurityError("GENERIC_AUTHN_FAILED", field="")
     return SecurityError(key, field=field)
+
+
+async def record_login(ctx: FlowContext, user: Any, remote_addr: str | None) -> None:
+    """TRACKABLE: Flask-Security's login-tracking fields, from the injectable clock."""
+    now = ctx.now()
+    previous_at = getattr(user, "current_login_at", None)
+    previous_ip = getattr(user, "current_login_ip", None)
+    user.last_login_at = previous_at or now
+    user.current_login_at = now
+    user.last_login_ip = previous_ip or remote_addr
+    user.current_login_ip = remote_addr
+    user.login_count = (getattr(user, "login_count", None) or 0) + 1
+    await ctx.store.put(user)

@@ -17,44 +17,43 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..errors import SecurityError
 from ..identity import validate_email_address
-from ..mail import mail_template
 from .authentication import requires_confirmation
 
 if TYPE_CHECKING:
-    from ..extension import Security
-    from ..web.port import WebPort
+    from .context import FlowContext
 
 
-async def recover_username(security: Security, port: WebPort, submitted: Any) -> None:
+async def recover_username(ctx: FlowContext, submitted: Any) -> None:
     """Mail the username, or raise SecurityError (field "email") when not generic."""
-    email, problem = validate_email_address(security, submitted)
+    email, problem = validate_email_address(ctx.config, submitted)
     if problem is not None or email is None:
         raise SecurityError(problem or "INVALID_EMAIL_ADDRESS", field="email")
-    user = await security.store.find_user(case_insensitive=True, email=email)
+    user = await ctx.store.find_user(case_insensitive=True, email=email)
     failure: str | None = None
     if user is None:
         failure = "USER_DOES_NOT_EXIST"
     elif not user.is_active:
         failure = "DISABLED_ACCOUNT"
-    elif requires_confirmation(security.cv, user):
+    elif requires_confirmation(ctx.config, user):
         failure = "CONFIRMATION_REQUIRED"
-    template = mail_template(security, "USERNAME_RECOVERY_EMAIL_TEMPLATE")
-    subject = security.gettext(security.cv("EMAIL_SUBJECT_USERNAME_RECOVERY"))
     if failure is not None:
-        if not security.cv("RETURN_GENERIC_RESPONSES"):
+        if not ctx.config("RETURN_GENERIC_RESPONSES"):
             raise SecurityError(failure, field="email")
-        await security.mailer.build(
-            port, template, subject, email, user=None, username=None, _fsdomain=security.gettext
+        ctx.mail(
+            "USERNAME_RECOVERY_EMAIL_TEMPLATE",
+            "EMAIL_SUBJECT_USERNAME_RECOVERY",
+            email,
+            deliver=False,
+            user=None,
+            username=None,
         )
         return
     assert user is not None
-    await security.mailer.send(
-        port,
-        template,
-        subject,
+    ctx.mail(
+        "USERNAME_RECOVERY_EMAIL_TEMPLATE",
+        "EMAIL_SUBJECT_USERNAME_RECOVERY",
         str(user.email),
         user=user,
         username=user.username,
-        _fsdomain=security.gettext,
     )
-    await signals.send(signals.username_recovery_email_sent, security.app, user=user)
+    await ctx.signal(signals.username_recovery_email_sent, user=user)

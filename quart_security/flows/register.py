@@ -6,53 +6,36 @@ posts (roles, active, confirmed_at, fs_uniquifier, ...) is never read, so it
 cannot be mass-assigned (reference/security.md R-66).
 
 Every input is validated before anything is written: the datastore sees one
-``create_user`` and one commit, or nothing (MongoDB writes at once, so there is
-nothing to roll back there).
+``create_user``, flushed so that the database's unique indexes judge a race,
+or nothing. The request's unit of work commits it (web/lifecycle.py), after
+``user_registered``: a receiver that raises rolls the registration back, as
+in Flask-Security (MongoDB writes at once, so there is nothing to roll back
+there).
 
 Anti-enumeration (RETURN_GENERIC_RESPONSES, on by default here): an email or
 username that is already taken gets the answer a new registration gets, costs
 the same one password hash, and the owner of the existing account is mailed
 (welcome_existing, to the STORED address) instead. Errors that do not depend on
 the database (a short password, a malformed address) are still reported. A
-registration that loses a race for the same identity (the unique constraint
-fires at commit) is treated exactly like one that found the account up front.
+registration that loses a race for the same identity (the unique index fires
+at the flush) is treated exactly like one that found the account up front.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..crypto.password_policy import password_provided
-from ..errors import DuplicateIdentityError
+from ..errors import DuplicateIdentityError, Problem, SecurityError
 from ..identity import validate_email_address, validate_username
-from ..mail import mail_template
 from .authentication import requires_confirmation
-from .confirm import generate_confirmation_link
+from .confirm import confirmation_link
 
 if TYPE_CHECKING:
-    from ..extension import Security
-    from ..web.port import WebPort
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One field error: a SECURITY_MSG_* key and its placeholders."""
-
-    field: str
-    key: str
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-class RegistrationRefused(Exception):
-    """The input cannot be registered; nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(", ".join(p.key for p in problems))
-        self.problems = problems
+    from .context import FlowContext
 
 
 @dataclass(frozen=True)
@@ -94,11 +77,11 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _check_email(security: Security, value: Any, problems: list[Problem]) -> str | None:
+def _check_email(ctx: FlowContext, value: Any, problems: list[Problem]) -> str | None:
     if not _blank(value) and not isinstance(value, str):
         problems.append(Problem("email", "INVALID_INPUT"))
         return None
-    canonical, key = validate_email_address(security, value)
+    canonical, key = validate_email_address(ctx.config, value)
     if key is not None or canonical is None:
         problems.append(Problem("email", key or "INVALID_EMAIL_ADDRESS"))
         return None
@@ -111,23 +94,23 @@ def _check_email(security: Security, value: Any, problems: list[Problem]) -> str
     return canonical
 
 
-def _check_username(security: Security, value: Any, problems: list[Problem]) -> str | None:
-    if not security.cv("USERNAME_ENABLE"):
+def _check_username(ctx: FlowContext, value: Any, problems: list[Problem]) -> str | None:
+    if not ctx.config("USERNAME_ENABLE"):
         return None
     if _blank(value):
-        if security.cv("USERNAME_REQUIRED"):
+        if ctx.config("USERNAME_REQUIRED"):
             problems.append(Problem("username", "USERNAME_NOT_PROVIDED"))
         return None
     if not isinstance(value, str):
         problems.append(Problem("username", "INVALID_INPUT"))
         return None
-    canonical, key = validate_username(security, value)
+    canonical, key = validate_username(ctx.config, value)
     if key is not None or canonical is None:
         kwargs: dict[str, Any] = {}
         if key == "USERNAME_INVALID_LENGTH":
             kwargs = {
-                "min": security.cv("USERNAME_MIN_LENGTH"),
-                "max": security.cv("USERNAME_MAX_LENGTH"),
+                "min": ctx.config("USERNAME_MIN_LENGTH"),
+                "max": ctx.config("USERNAME_MAX_LENGTH"),
             }
         problems.append(Problem("username", key or "INVALID_INPUT", kwargs))
         return None
@@ -135,7 +118,7 @@ def _check_username(security: Security, value: Any, problems: list[Problem]) -> 
 
 
 async def _check_password(
-    security: Security,
+    ctx: FlowContext,
     data: RegistrationInput,
     email: str | None,
     username: str | None,
@@ -146,42 +129,42 @@ async def _check_password(
     if password is not None and not isinstance(password, str):
         problems.append(Problem("password", "INVALID_INPUT"))
     elif not password_provided(password):
-        if security.cv("PASSWORD_REQUIRED"):
+        if ctx.config("PASSWORD_REQUIRED"):
             problems.append(Problem("password", "PASSWORD_NOT_PROVIDED"))
     else:
-        violations = await security.password_policy.validate(
+        violations = await ctx.policy.validate(
             password, is_register=True, context={"email": email, "username": username}
         )
         problems.extend(Problem("password", v.message_key, dict(v.kwargs)) for v in violations)
         usable = None if violations else password
-    if security.cv("PASSWORD_CONFIRM_REQUIRED"):
+    if ctx.config("PASSWORD_CONFIRM_REQUIRED"):
         retyped = data.password_confirm
         if retyped is not None and not isinstance(retyped, str):
             problems.append(Problem("password_confirm", "INVALID_INPUT"))
         elif not password_provided(retyped):
-            if security.cv("PASSWORD_REQUIRED"):
+            if ctx.config("PASSWORD_REQUIRED"):
                 problems.append(Problem("password_confirm", "PASSWORD_NOT_PROVIDED"))
             elif password_provided(password):
                 problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
-        elif not isinstance(password, str) or not _same_password(security, password, retyped):
+        elif not isinstance(password, str) or not _same_password(ctx, password, retyped):
             problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
     return usable
 
 
-def _same_password(security: Security, a: str, b: str) -> bool:
-    limit = security.password_policy.max_length
+def _same_password(ctx: FlowContext, a: str, b: str) -> bool:
+    limit = ctx.policy.max_length
     if len(a) > limit or len(b) > limit:
         return a == b
-    return security.password_policy.normalize(a) == security.password_policy.normalize(b)
+    return ctx.policy.normalize(a) == ctx.policy.normalize(b)
 
 
-async def check_registration(security: Security, data: RegistrationInput) -> _Checked:
-    """Validate everything and look the identities up; RegistrationRefused on bad input."""
+async def check_registration(ctx: FlowContext, data: RegistrationInput) -> _Checked:
+    """Validate everything and look the identities up; SecurityError on bad input."""
     problems: list[Problem] = []
-    email = _check_email(security, data.email, problems)
-    username = _check_username(security, data.username, problems)
-    password = await _check_password(security, data, email, username, problems)
-    store = security.store
+    email = _check_email(ctx, data.email, problems)
+    username = _check_username(ctx, data.username, problems)
+    password = await _check_password(ctx, data, email, username, problems)
+    store = ctx.store
     # Identities that differ only in case are one identity, whatever the
     # USER_IDENTITY_ATTRIBUTES say about lookups at sign-in.
     existing_email_user = (
@@ -191,15 +174,15 @@ async def check_registration(security: Security, data: RegistrationInput) -> _Ch
         await store.find_user(case_insensitive=True, username=username) if username else None
     )
     taken = _taken(email, username, existing_email_user, existing_username_user)
-    generic = bool(security.cv("RETURN_GENERIC_RESPONSES"))
+    generic = bool(ctx.config("RETURN_GENERIC_RESPONSES"))
     if problems:
         # With generic responses a taken identity is never what fails a request.
-        raise RegistrationRefused(problems if generic else problems + taken)
+        raise SecurityError.of(problems if generic else problems + taken)
     if taken and not generic:
-        raise RegistrationRefused(taken)
+        raise SecurityError.of(taken)
     assert email is not None
     form_data: dict[str, Any] = {"email": email, "next": data.next}
-    if security.cv("USERNAME_ENABLE"):
+    if ctx.config("USERNAME_ENABLE"):
         form_data["username"] = username
     return _Checked(
         email, username, password, existing_email_user, existing_username_user, form_data
@@ -217,60 +200,56 @@ def _taken(
     return taken
 
 
-async def register_user(security: Security, port: WebPort, data: RegistrationInput) -> Registered:
-    """Create the account (committed), or answer generically for a taken identity.
+async def register_user(ctx: FlowContext, data: RegistrationInput) -> Registered:
+    """Create the account, or answer generically for a taken identity.
 
-    The caller logs the new user in when Flask-Security would; nothing here
-    touches the session.
+    The caller signs the new user in when Flask-Security would (through the
+    authentication pipeline); nothing here touches a session.
     """
-    checked = await check_registration(security, data)
+    checked = await check_registration(ctx, data)
     # One hash on every path that can succeed, so a taken identity costs what a
     # new one does (reference/security.md A-01.3).
-    hashed = await security.passwords.hash(checked.password) if checked.password else None
+    hashed = await ctx.passwords.hash(checked.password) if checked.password else None
     if checked.existing_email_user is not None or checked.existing_username_user is not None:
-        await register_existing(security, port, checked)
+        await register_existing(ctx, checked)
         return Registered(checked.email)
-    store = security.store
+    store = ctx.store
     fields: dict[str, Any] = {"email": checked.email, "password": hashed}
     if checked.username:
         fields["username"] = checked.username
     try:
         user = await store.create_user(**fields)
-        await store.commit()
+        await store.flush()  # the unique indexes judge a race here, not at the commit
     except DuplicateIdentityError as exc:
-        # A parallel registration committed the same identity first.
-        await store.rollback()
-        return await _lost_race(security, port, checked, exc)
+        # A parallel registration wrote the same identity first.
+        return await _lost_race(ctx, checked, exc)
     token: str | None = None
     link: str | None = None
-    if security.cv("CONFIRMABLE"):
-        link, token = generate_confirmation_link(security, port, user)
-    await signals.send(
+    if ctx.config("CONFIRMABLE"):
+        link, token = confirmation_link(ctx, user)
+    await ctx.signal(
         signals.user_registered,
-        security.app,
         user=user,
         confirm_token=token,
         confirmation_token=token,
         form_data=dict(checked.form_data),
     )
-    if security.cv("SEND_REGISTER_EMAIL"):
-        await security.mailer.send(
-            port,
-            mail_template(security, "REGISTER_EMAIL_TEMPLATE"),
-            security.gettext(security.cv("EMAIL_SUBJECT_REGISTER")),
+    if ctx.config("SEND_REGISTER_EMAIL"):
+        ctx.mail(
+            "REGISTER_EMAIL_TEMPLATE",
+            "EMAIL_SUBJECT_REGISTER",
             str(user.email),
             user=user,
             confirmation_link=link,
             confirmation_token=token,
-            _fsdomain=security.gettext,
         )
     return Registered(checked.email, user, token)
 
 
 async def _lost_race(
-    security: Security, port: WebPort, checked: _Checked, exc: DuplicateIdentityError
+    ctx: FlowContext, checked: _Checked, exc: DuplicateIdentityError
 ) -> Registered:
-    store = security.store
+    store = ctx.store
     checked.existing_email_user = await store.find_user(case_insensitive=True, email=checked.email)
     if checked.username:
         checked.existing_username_user = await store.find_user(
@@ -284,21 +263,13 @@ async def _lost_race(
     )
     if not taken:
         raise exc  # some other unique field clashed: not a registration outcome
-    if not security.cv("RETURN_GENERIC_RESPONSES"):
-        raise RegistrationRefused(taken) from None
-    await register_existing(security, port, checked)
+    if not ctx.config("RETURN_GENERIC_RESPONSES"):
+        raise SecurityError.of(taken) from None
+    await register_existing(ctx, checked)
     return Registered(checked.email)
 
 
-def _reset_link(security: Security, port: WebPort, user: Any) -> tuple[str, str]:
-    """A password reset link in the format /reset/<token> checks (flows/recover.py)."""
-    from .recover import reset_token_for  # only with RECOVERABLE, which owns the format
-
-    token = reset_token_for(security, user)
-    return security.mailer.external_url(port, "reset_password", token=token), token
-
-
-async def register_existing(security: Security, port: WebPort, checked: _Checked) -> None:
+async def register_existing(ctx: FlowContext, checked: _Checked) -> None:
     """The generic answer's side effects: a signal and a mail to the right owner.
 
     An existing email: welcome_existing to the STORED address (never the
@@ -308,12 +279,10 @@ async def register_existing(security: Security, port: WebPort, checked: _Checked
     username is taken; that mail holds nothing but what was submitted.
     """
     existing = checked.existing_email_user
-    send = bool(security.cv("SEND_REGISTER_EMAIL"))
-    subject = security.gettext(security.cv("EMAIL_SUBJECT_REGISTER"))
+    send = bool(ctx.config("SEND_REGISTER_EMAIL"))
     if existing is not None:
-        await signals.send(
+        await ctx.signal(
             signals.user_not_registered,
-            security.app,
             user=existing,
             existing_email=True,
             existing_username=checked.existing_username_user is not None,
@@ -322,43 +291,38 @@ async def register_existing(security: Security, port: WebPort, checked: _Checked
         if not send:
             return
         recovery_link = reset_link = reset_token = ""
-        if security.cv("RECOVERABLE"):
-            recovery_link = security.mailer.external_url(port, "forgot_password")
-            reset_link, reset_token = _reset_link(security, port, existing)
-        confirmation_link = confirmation_token = ""
-        if requires_confirmation(security.cv, existing):
-            confirmation_link, confirmation_token = generate_confirmation_link(
-                security, port, existing
-            )
-        await security.mailer.send(
-            port,
-            mail_template(security, "REGISTER_EMAIL_EXISTING_TEMPLATE"),
-            subject,
+        if ctx.config("RECOVERABLE"):
+            from .recover import reset_link_for  # RECOVERABLE owns the link's format
+
+            recovery_link = ctx.links.external_url("forgot_password")
+            reset_link, reset_token = reset_link_for(ctx, existing)
+        confirm_link = confirm_token = ""
+        if requires_confirmation(ctx.config, existing):
+            confirm_link, confirm_token = confirmation_link(ctx, existing)
+        ctx.mail(
+            "REGISTER_EMAIL_EXISTING_TEMPLATE",
+            "EMAIL_SUBJECT_REGISTER",
             str(existing.email),
             user=existing,
             recovery_link=recovery_link,
             reset_link=reset_link,
             reset_token=reset_token,
-            confirmation_link=confirmation_link,
-            confirmation_token=confirmation_token,
-            _fsdomain=security.gettext,
+            confirmation_link=confirm_link,
+            confirmation_token=confirm_token,
         )
         return
-    await signals.send(
+    await ctx.signal(
         signals.user_not_registered,
-        security.app,
         user=None,
         existing_email=False,
         existing_username=True,
         form_data=dict(checked.form_data),
     )
     if send:
-        await security.mailer.send(
-            port,
-            mail_template(security, "REGISTER_EMAIL_EXISTING_USERNAME_TEMPLATE"),
-            subject,
+        ctx.mail(
+            "REGISTER_EMAIL_EXISTING_USERNAME_TEMPLATE",
+            "EMAIL_SUBJECT_REGISTER",
             checked.email,
             email=checked.email,
             username=checked.username,
-            _fsdomain=security.gettext,
         )

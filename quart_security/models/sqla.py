@@ -90,6 +90,7 @@ from sqlalchemy.sql import func
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from ..clock import system_utcnow_naive
 from ..mixins import RoleMixin, UserMixin, WebAuthnMixin
 
 __all__ = [
@@ -109,9 +110,8 @@ __all__ = [
 ]
 
 
-def naive_utcnow() -> datetime.datetime:
-    """Naive UTC now: what Flask-Security stores in DateTime columns."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+#: Naive UTC now, what Flask-Security stores in DateTime columns (the one clock).
+naive_utcnow = system_utcnow_naive
 
 
 class AsaList(types.TypeDecorator[list[str]]):

@@ -1,10 +1,13 @@
-"""Who is making this request: session, remember cookie, auth token, Basic.
+"""Who is making this request: session, remember cookie, auth token, Basic; and
+whether their authentication is fresh enough.
 
 Login state lives in the framework session under Flask-Login's and
 Flask-Security's keys (``_user_id`` = fs_uniquifier, ``_fresh``, ``fs_paa``,
 ``fs_gexp``), so rotating a user's fs_uniquifier ends every session, remember
 cookie and auth token at once. Each mechanism is resolved at most once per
-request and costs one datastore round trip (user and roles together).
+request, costs one datastore round trip (user and roles together), and
+passes the same account rules (``may_authenticate``). Signing in and out is
+web/login_session.py's.
 """
 
 from __future__ import annotations
@@ -12,28 +15,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import signals
-from ..clock import utcnow_naive
 from ..flows.authentication import may_authenticate
-from ..state import UNSET, CookieAction, request_state
+from ..state import UNSET, request_state
 from .basic_auth import parse_basic_authorization
-from .csrf import rotate_csrf
+from .flow_context import flow_context
 from .form_input import is_json_mimetype
+from .login_session import clear_session_auth, remember_cookie_action
 from .websocket_origin import handshake_origin_allowed
 
 if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
 
-SESSION_AUTH_KEYS = ("_user_id", "_fresh", "_id", "_remember", "fs_paa", "fs_gexp")
-TWO_FACTOR_KEYS = (
-    "tf_user_id",
-    "tf_state",
-    "tf_primary_method",
-    "tf_totp_secret",
-    "tf_remember_login",
-    "tf_select",
-)
 MECHANISM_ORDER = ("token", "session", "basic")
 
 
@@ -54,7 +47,7 @@ async def user_by_session(security: Security, port: WebPort) -> Any:
     elif isinstance(uid, str) and uid:
         user = _usable(security, await security.store.find_user(fs_uniquifier=uid))
         if user is None:
-            _clear_session_auth(port)
+            clear_session_auth(port)
     elif not port.is_websocket:
         user = await _user_by_remember_cookie(security, port)
     state.by_session = user
@@ -72,7 +65,7 @@ async def _user_by_remember_cookie(security: Security, port: WebPort) -> Any:
     if uid is not None:
         user = _usable(security, await security.store.find_user(fs_uniquifier=uid))
     if user is None:
-        request_state(port.g).queue_cookie(security.remember_cookie(None))
+        request_state(port.g).queue_cookie(remember_cookie_action(security, None))
         return None
     # A remember cookie restores the login but never freshness (NIST 800-63B §5.1).
     port.session["_user_id"] = str(user.fs_uniquifier)
@@ -82,11 +75,6 @@ async def _user_by_remember_cookie(security: Security, port: WebPort) -> Any:
         # As after a login, the SPA gets its CSRF cookie with this first answer.
         port.session["fs_cc"] = "set"
     return user
-
-
-def _clear_session_auth(port: WebPort) -> None:
-    for key in SESSION_AUTH_KEYS:
-        port.session.pop(key, None)
 
 
 # ---------------------------------------------------------------------- token
@@ -142,11 +130,10 @@ async def user_by_basic(security: Security, port: WebPort) -> Any:
     if creds is not None:
         identity, password = creds
         found = await security.identity.lookup(security.store, identity)
-        ok = await security.verify_user_password(found, password)
-        if ok:
+        # One verification whatever the identity; a rehash is committed with
+        # the request's unit of work.
+        if await flow_context(security, port).verify_password(found, password):
             user = _usable(security, found)
-            if user is not None:
-                await security.store.commit()  # persist a transparent rehash
     state.by_basic = user
     return user
 
@@ -181,83 +168,6 @@ async def authenticate(security: Security, port: WebPort, methods: list[str]) ->
                 state.user, state.authn_via, state.loaded = user, method, True
                 return user, method
     return None, ""
-
-
-# ---------------------------------------------------------------------- login / logout
-async def login_user(
-    security: Security,
-    port: WebPort,
-    user: Any,
-    *,
-    remember: bool | None = None,
-    authn_via: list[str] | None = None,
-) -> bool:
-    """Log ``user`` in on this request's session.
-
-    False, and nothing changed, when the account rules refuse the user
-    (inactive, or unconfirmed while confirmation is required).
-    """
-    if may_authenticate(security.cv, user) is not None:
-        return False
-    if remember is None:
-        remember = bool(security.cv("DEFAULT_REMEMBER_ME"))
-    session = port.session
-    # Start the authenticated session from a clean slate: nothing an attacker
-    # planted before login (2FA state, old grace periods) survives it.
-    _clear_session_auth(port)
-    for key in TWO_FACTOR_KEYS:
-        session.pop(key, None)
-    session["_user_id"] = str(user.fs_uniquifier)
-    session["_fresh"] = True
-    session["fs_paa"] = security.clock.time()
-    rotate_csrf(security, port)
-    if security.cv("CSRF_COOKIE_NAME"):
-        session["fs_cc"] = "set"
-    state = request_state(port.g)
-    if remember:
-        state.queue_cookie(
-            security.remember_cookie(security.tokens.remember_cookie_for(user.fs_uniquifier))
-        )
-    if security.cv("TRACKABLE"):
-        _track_login(security, port, user)
-        await security.store.put(user)
-    state.user, state.authn_via, state.loaded = user, "session", True
-    state.by_session = user
-    await signals.send(
-        signals.user_authenticated,
-        security.app,
-        user=user,
-        authn_via=list(authn_via or []),
-    )
-    return True
-
-
-def _track_login(security: Security, port: WebPort, user: Any) -> None:
-    now = utcnow_naive(security.clock)
-    remote = port.request.remote_addr
-    previous_at = getattr(user, "current_login_at", None)
-    previous_ip = getattr(user, "current_login_ip", None)
-    user.last_login_at = previous_at or now
-    user.current_login_at = now
-    user.last_login_ip = previous_ip or remote
-    user.current_login_ip = remote
-    user.login_count = (getattr(user, "login_count", None) or 0) + 1
-
-
-async def logout_user(security: Security, port: WebPort) -> None:
-    """End the login on this request: session keys, 2FA state, remember cookie."""
-    session = port.session
-    _clear_session_auth(port)
-    for key in (*TWO_FACTOR_KEYS, "fs_oauth_next"):
-        session.pop(key, None)
-    rotate_csrf(security, port)
-    if security.cv("CSRF_COOKIE_NAME"):
-        session["fs_cc"] = "clear"
-    state = request_state(port.g)
-    if security.remember_cookie_name in port.request.cookies:
-        state.queue_cookie(security.remember_cookie(None))
-    state.user, state.authn_via, state.loaded = None, None, True
-    state.by_session = state.by_token = state.by_basic = None
 
 
 # ---------------------------------------------------------------------- freshness
@@ -304,26 +214,3 @@ def check_and_update_authn_fresh(
         session["fs_gexp"] = grace_until
         return True
     return False
-
-
-def mark_fresh(security: Security, port: WebPort) -> None:
-    """Re-authentication succeeded (/verify): a new primary-authn time."""
-    port.session["fs_paa"] = security.clock.time()
-    port.session["_fresh"] = True
-    port.session.pop("fs_gexp", None)
-    rotate_csrf(security, port)
-
-
-def remember_cookie_action(security: Security, value: str | None) -> CookieAction:
-    cfg = security.app_config
-    duration = security.remember_duration
-    return CookieAction(
-        name=security.remember_cookie_name,
-        value=value,
-        max_age=int(duration.total_seconds()) if value is not None else None,
-        path=cfg.get("REMEMBER_COOKIE_PATH", "/"),
-        domain=cfg.get("REMEMBER_COOKIE_DOMAIN"),
-        secure=bool(cfg.get("REMEMBER_COOKIE_SECURE", False)),
-        httponly=bool(cfg.get("REMEMBER_COOKIE_HTTPONLY", True)),
-        samesite=cfg.get("REMEMBER_COOKIE_SAMESITE") or security.cv("DEFAULT_COOKIE_SAMESITE"),
-    )

@@ -27,9 +27,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["basic_challenge", "parse_basic_authorization"]
+if TYPE_CHECKING:
+    from ..extension import Security
+
+__all__ = ["basic_challenge", "challenge", "parse_basic_authorization"]
 
 # "<scheme> <token68>", where token68 is restricted to the base64 alphabet with its
 # padding; everything else (tabs, commas, second schemes, spaces) fails this match.
@@ -94,3 +97,11 @@ def basic_challenge(realm: str, charset: str | None = None) -> str:
     quoted = cleaned.replace("\\", "\\\\").replace('"', '\\"')
     challenge = f'Basic realm="{quoted}"'
     return f'{challenge}, charset="{charset}"' if charset else challenge
+
+
+def challenge(security: Security, realm: str | None = None) -> str:
+    """This app's Basic challenge: ``realm`` or DEFAULT_HTTP_AUTH_REALM, HTTP_AUTH_CHARSET."""
+    return basic_challenge(
+        security.cv("DEFAULT_HTTP_AUTH_REALM") if realm is None else realm,
+        security.cv("HTTP_AUTH_CHARSET"),
+    )

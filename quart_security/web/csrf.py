@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..state import CookieAction, request_state
+from .form_input import request_form
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -75,7 +76,7 @@ def library_body_token(security: Security, port: WebPort) -> BodyToken:
     """The token field of a library endpoint's form (its strict, cached reader)."""
 
     async def read() -> Any:
-        return (await security.request_form(port)).get(field_name(security))
+        return (await request_form(security, port)).get(field_name(security))
 
     return read
 

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import MultiDict
 
+from ..state import request_state
 from .port import BodyTooLarge
 
 if TYPE_CHECKING:
+    from ..extension import Security
     from .port import WebPort
 
 #: Security endpoints never need more than this (a passkey response is ~2 KiB).
@@ -127,3 +129,12 @@ async def read_form_data(port: WebPort, limit: int = DEFAULT_BODY_LIMIT) -> Form
     # GET, or a body we do not parse (text/plain etc.): no fields rather than a
     # guess; the classic cross-site text/plain JSON CSRF gets nothing.
     return FormData()
+
+
+async def request_form(security: Security, port: WebPort) -> FormData:
+    """The library endpoint's fields, read once per request (InvalidInput on a bad body)."""
+    state = request_state(port.g)
+    if state.form_cache is None:
+        state.form_cache = await read_form_data(port, security.body_limit)
+    form: FormData = state.form_cache
+    return form

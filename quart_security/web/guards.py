@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from werkzeug.sansio.response import Response
 
 from .. import signals
 from ..state import request_state
 from . import authn
+from .basic_auth import challenge
 from .csrf import app_body_token, check_csrf, library_body_token, mark_csrf_not_needed
 from .envelope import error_payload, render_json, want_json
 from .hooks import call_app_hook
 from .responses import csrf_failure, flash
+from .urls import redirect_to_come_back, resolve_view, view_url
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -38,19 +39,6 @@ def _minutes(value: Within, default: timedelta) -> timedelta:
     if isinstance(value, timedelta):
         return value
     return timedelta(minutes=value)
-
-
-def request_path_for_next(port: WebPort) -> str:
-    """The current location as a relative URL (never an absolute, host-derived one)."""
-    request = port.request
-    qs = request.query_string.decode("latin-1")
-    return request.path + ("?" + qs if qs else "")
-
-
-def login_redirect(security: Security, port: WebPort, endpoint: str = "login") -> Response:
-    url = security.url_for_security(port, endpoint)
-    sep = "&" if "?" in url else "?"
-    return port.redirect(url + sep + urlencode({"next": request_path_for_next(port)}, safe="/"))
 
 
 # ---------------------------------------------------------------------- answers
@@ -98,7 +86,7 @@ async def default_unauthn_handler(
     if "WWW-Authenticate" in headers:
         return port.make_response(msg, 401, {"Content-Type": TEXT, **headers})
     flash(security, port, "UNAUTHENTICATED")
-    return login_redirect(security, port)
+    return redirect_to_come_back(security, port, "login")
 
 
 async def default_unauthz_handler(
@@ -111,7 +99,7 @@ async def default_unauthz_handler(
     if view:
         target = view() if callable(view) else view
         flash(security, port, "UNAUTHORIZED")
-        return port.redirect(security.resolve_view_url(port, target))
+        return port.redirect(resolve_view(security, port, str(target)))
     return port.make_response(msg, 403, {"Content-Type": TEXT})
 
 
@@ -127,7 +115,7 @@ async def default_reauthn_handler(
         return await render_json(security, port, payload, 401)
     flash(security, port, "REAUTHENTICATION_REQUIRED")
     endpoint = "us_verify" if security.cv("UNIFIED_SIGNIN") else "verify"
-    return login_redirect(security, port, endpoint)
+    return redirect_to_come_back(security, port, endpoint)
 
 
 def resolve_methods(security: Security, methods: Iterable[Any]) -> list[str]:
@@ -163,7 +151,7 @@ async def require_auth(
     if user is None:
         headers = None
         if "basic" in methods:
-            headers = {"WWW-Authenticate": security.basic_challenge(realm)}
+            headers = {"WWW-Authenticate": challenge(security, realm)}
         return await unauthenticated(security, port, methods, headers)
     within_td = _minutes(within, timedelta(minutes=-1))
     grace_td = _minutes(grace, security.cv("FRESHNESS_GRACE_PERIOD"))
@@ -215,7 +203,7 @@ async def require_anonymous(security: Security, port: WebPort) -> Response | Non
     if want_json(security, port):
         msg = security.message("ANONYMOUS_USER_REQUIRED")
         return await render_json(security, port, error_payload(msg), 400)
-    return port.redirect(security.post_login_url(port))
+    return port.redirect(view_url(security, port, "POST_LOGIN_VIEW"))
 
 
 async def require_unauth_csrf(

@@ -4,10 +4,19 @@ The Quart adapter (web/quart_adapter.py) and the Flask one (flask_compat) only
 decide how to reach the request and how to run a coroutine; what happens
 before the view, after it, and how a view's typed failure becomes the
 documented envelope lives here, so the two frameworks cannot drift apart.
+
+One unit of work per request, ended in one place (``settle``): when the view
+succeeded, the request's mail intents are rendered, the unit of work is
+committed, and only then is the mail handed to delivery. A library view is
+settled before its answer leaves ``run_view``, so a database error is an
+error answer, not a 500 after a success was built; an app's view is settled
+in the after-request hook. Any failure (an error answer, an exception) rolls
+the unit of work back at teardown and sends no mail. Flows never commit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +36,41 @@ if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
 
+log = logging.getLogger("quart_security")
+
 
 async def run_view(security: Security, port: WebPort, view: Any) -> Response:
-    """Call a core view, turn typed failures into the documented envelope, and
-    mark every answer of the library as not to be cached (CACHE_CONTROL)."""
-    return apply_cache_control(security, await _answer(security, port, view))
+    """Call a core view, turn typed failures into the documented envelope, settle
+    a success, and mark every answer of the library as not to be cached."""
+    response = await _answer(security, port, view)
+    if response.status_code < 400:
+        response = await settle(security, port, response)
+    return apply_cache_control(security, response)
+
+
+async def settle(security: Security, port: WebPort, response: Response) -> Response:
+    """The end of a successful request: render its mail, commit, hand the mail over.
+
+    A commit that fails is an error answer (500, in the envelope) and sends
+    no mail; the unit of work is rolled back.
+    """
+    state = request_state(port.g)
+    messages = await security.mailer.render_all(state.outbox.take(), port.render_template)
+    try:
+        await security.store.end_unit_of_work(commit=True)
+    except Exception:
+        log.exception("the unit of work of %s could not be committed", port.request.path)
+        await security.store.end_unit_of_work(commit=False)
+        return await server_error(security, port)
+    await security.mailer.hand_over(messages)
+    return response
+
+
+async def server_error(security: Security, port: WebPort) -> Response:
+    msg = security.message("SERVER_ERROR")
+    if want_json(security, port):
+        return await render_json(security, port, error_payload(msg), 500)
+    return port.make_response(msg, 500, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 async def _answer(security: Security, port: WebPort, view: Any) -> Response:
@@ -68,14 +107,17 @@ async def start_request(security: Security, port: WebPort) -> None:
         await authn.load_request_user(security, port)
 
 
-async def finish_response(security: Security, port: WebPort, response: Response) -> None:
-    """After the view: CSRF cookie, queued cookies, and a commit when the answer is a success."""
+async def finish_response(security: Security, port: WebPort, response: Response) -> Response:
+    """After any view: settle a success (an app view's work), then the cookies.
+
+    A library view was settled already; this finds nothing left to do.
+    """
+    if response.status_code < 400:
+        response = await settle(security, port, response)
     queue_csrf_cookie(security, port)
     for action in request_state(port.g).cookie_actions:
         action.apply(response)
-    if response.status_code < 400:
-        await security.store.end_unit_of_work(commit=True)
-        await security.after_commit(port)
+    return response
 
 
 async def end_request(security: Security) -> None:

@@ -25,6 +25,7 @@ from .form_input import FORM_MIMETYPES, is_json_mimetype, json_member
 from .lifecycle import build_blueprint, end_request, finish_response, run_view, start_request
 from .port import BodyTooLarge
 from .routes import Route
+from .templates import template_globals
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -137,7 +138,7 @@ class QuartAdapter(Adapter):
 
         async def after(response: Response) -> Response:
             port = QuartPort()
-            await finish_response(security, port, response)
+            response = await finish_response(security, port, response)
             if request_state(port.g).session_used:
                 response.vary.add("Cookie")
             return response
@@ -160,15 +161,6 @@ class QuartAdapter(Adapter):
         app.teardown_websocket(teardown)
 
         async def security_context() -> dict[str, Any]:
-            from ..proxies import current_user
-
-            return {
-                "url_for_security": lambda endpoint, **values: quart.url_for(
-                    f"{security.cv('BLUEPRINT_NAME')}.{endpoint}", **values
-                ),
-                "current_user": current_user._get_current_object(),
-                "security": security,
-                "_fsdomain": security.gettext,
-            }
+            return template_globals(security, QuartPort())
 
         app.context_processor(security_context)

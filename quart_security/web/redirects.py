@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 import idna
 
-__all__ = ["is_safe_redirect", "safe_next"]
+__all__ = ["safe_next"]
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -139,33 +139,6 @@ def safe_next(
         return None
     result = _serialise(parsed)
     return result if len(result) <= max_length else None
-
-
-def is_safe_redirect(
-    target: str | None,
-    *,
-    request_host: str,
-    request_scheme: str,
-    server_name: str | None = None,
-    allow_subdomains: bool = False,
-    base_domain: str | None = None,
-    allowed_subdomains: Collection[str] = (),
-    max_length: int = 2048,
-) -> bool:
-    """Validation only; callers that redirect should use :func:`safe_next`'s result."""
-    return (
-        safe_next(
-            target,
-            request_host=request_host,
-            request_scheme=request_scheme,
-            server_name=server_name,
-            allow_subdomains=allow_subdomains,
-            base_domain=base_domain,
-            allowed_subdomains=allowed_subdomains,
-            max_length=max_length,
-        )
-        is not None
-    )
 
 
 # --- policy ------------------------------------------------------------------------

@@ -1,21 +1,32 @@
-"""Building the answers every view gives: JSON envelope or HTML page/redirect."""
+"""The answers every view gives: the JSON envelope, the HTML page, and their failures.
+
+One helper per kind of answer, shared by every view: ``json_ok`` for a JSON
+success, ``render_page`` for a page, ``form_failure`` for a refused form
+(the envelope with field errors, or the page again with its template
+context), ``csrf_failure`` and ``input_error_response`` for a request the
+library cannot use, ``flash`` for Flask's flash messages.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.sansio.response import Response
 
 from .csrf import generate_csrf
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
-from .redirects import safe_next
+from .templates import page_context
+from .urls import safe_next_url
 
 if TYPE_CHECKING:
+    from ..errors import SecurityError
     from ..extension import Security
     from .forms import SecurityForm
     from .port import WebPort
+
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 
 
 def apply_cache_control(security: Security, response: Response) -> Response:
@@ -72,7 +83,7 @@ async def csrf_failure(security: Security, port: WebPort, message_key: str) -> R
     msg = security.message(message_key)
     if want_json(security, port):
         return await render_json(security, port, error_payload(None, {"csrf_token": [msg]}), 400)
-    return port.make_response(msg, 400, {"Content-Type": "text/plain; charset=utf-8"})
+    return port.make_response(msg, 400, {"Content-Type": TEXT})
 
 
 async def json_ok(
@@ -84,6 +95,7 @@ async def json_ok(
     with_token: bool = False,
     status: int = 200,
 ) -> Response:
+    """A JSON success: ``csrf_token``, the view's members and (if given) ``user``."""
     body: dict[str, Any] = {"csrf_token": generate_csrf(security, port)}
     body.update(payload or {})
     if user is not None:
@@ -91,31 +103,12 @@ async def json_ok(
     return await render_json(security, port, body, status, user=user)
 
 
-def message_errors(
-    security: Security,
-    key_errors: dict[str, list[str]],
-    message_kwargs: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, list[str]]:
-    kwargs = message_kwargs or {}
+def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str]]:
+    """The form's errors as translated messages, per field."""
     return {
-        field: [security.message(k, **kwargs.get(k, {})) for k in keys]
-        for field, keys in key_errors.items()
+        field: [security.message(k, **form.message_kwargs.get(k, {})) for k in keys]
+        for field, keys in form.key_errors.items()
     }
-
-
-async def json_errors(
-    security: Security,
-    port: WebPort,
-    key_errors: dict[str, list[str]],
-    status: int = 400,
-    message_kwargs: dict[str, dict[str, Any]] | None = None,
-) -> Response:
-    return await render_json(
-        security,
-        port,
-        error_payload(None, message_errors(security, key_errors, message_kwargs)),
-        status,
-    )
 
 
 async def render_page(
@@ -127,20 +120,24 @@ async def render_page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    """An HTML page from the template named by a SECURITY_*_TEMPLATE key."""
-    errors = (
-        message_errors(security, form.key_errors, form.message_kwargs) if form is not None else {}
-    )
+    """An HTML page from the template named by a SECURITY_*_TEMPLATE key.
+
+    The template gets the form, its errors, a CSRF token, what the app's
+    ``security.context_processor`` functions add, and ``context``; the names
+    every template gets come from the adapters' context processor
+    (web/templates.py).
+    """
+    errors = message_errors(security, form) if form is not None else {}
     html = await port.render_template(
         security.cv(template_key),
         form=form,
         field_errors=errors,
         form_errors=errors.get("", []),
         csrf_token=generate_csrf(security, port),
-        **security.template_context(port),
+        **page_context(security),
         **context,
     )
-    return port.make_response(html, status, {"Content-Type": "text/html; charset=utf-8"})
+    return port.make_response(html, status, {"Content-Type": HTML})
 
 
 async def form_failure(
@@ -148,30 +145,27 @@ async def form_failure(
     port: WebPort,
     form: SecurityForm,
     template_key: str,
-    status: int = 400,
+    *,
+    error: SecurityError | None = None,
+    status: int | None = None,
+    **context: Any,
 ) -> Response:
+    """The one answer to a refused form: the envelope with its field errors (JSON),
+    or the page again with them and ``context`` (HTML).
+
+    ``error`` (a flow's refusal) adds its problems to the form and gives the
+    status, unless ``status`` is given.
+    """
+    if error is not None:
+        for problem in error.problems:
+            form.add_error(problem.field, problem.key, **problem.kwargs)
+        status = status or error.status
+    status = status or 400
     if want_json(security, port):
-        return await json_errors(security, port, form.key_errors, status, form.message_kwargs)
-    return await render_page(security, port, template_key, form=form, status=status)
-
-
-def safe_next_url(security: Security, port: WebPort, *candidates: Any) -> str | None:
-    request = port.request
-    for candidate in candidates:
-        if not candidate:
-            continue
-        target = safe_next(
-            candidate,
-            request_host=request.host,
-            request_scheme=request.scheme,
-            server_name=security.app_config.get("SERVER_NAME"),
-            allow_subdomains=bool(security.cv("REDIRECT_ALLOW_SUBDOMAINS")),
-            base_domain=security.cv("REDIRECT_BASE_DOMAIN"),
-            allowed_subdomains=security.cv("REDIRECT_ALLOWED_SUBDOMAINS") or (),
+        return await render_json(
+            security, port, error_payload(None, message_errors(security, form)), status
         )
-        if target is not None:
-            return target
-    return None
+    return await render_page(security, port, template_key, form=form, status=status, **context)
 
 
 def refuse_unsafe_next(security: Security, port: WebPort, form: SecurityForm) -> None:
@@ -185,36 +179,3 @@ def refuse_unsafe_next(security: Security, port: WebPort, form: SecurityForm) ->
         form.add_error("next", "INVALID_REDIRECT")
         if "next" in form:
             form["next"].data = ""  # never rendered back into the page
-
-
-def redirect_after(
-    security: Security, port: WebPort, view_key: str, *next_candidates: Any
-) -> Response:
-    """Redirect to a safe ``next`` if one was given, else the configured view."""
-    target = safe_next_url(security, port, *next_candidates)
-    if target is None:
-        target = security.view_url(port, view_key)
-    return port.redirect(target)
-
-
-def view_redirect_url(
-    security: Security, port: WebPort, value: Any, qparams: dict[str, str] | None = None
-) -> str:
-    """A *_VIEW setting as a URL, with query parameters, as Flask-Security's get_url.
-
-    An endpoint name is resolved with url_for; anything else is a URL of the
-    app's front end, whose host REDIRECT_HOST replaces when set (an SPA dev
-    server on another port).
-    """
-    target = str(value() if callable(value) else value)
-    resolved = security.resolve_view_url(port, target)
-    is_endpoint = not (target.startswith("/") or "://" in target) and resolved != target
-    parts = urlsplit(resolved)
-    if qparams:
-        query = dict(parse_qsl(parts.query))
-        query.update(qparams)
-        parts = parts._replace(query=urlencode(query))
-    host = security.cv("REDIRECT_HOST")
-    if host and not is_endpoint:
-        parts = parts._replace(netloc=str(host))
-    return urlunsplit(parts)

@@ -7,25 +7,32 @@ from typing import TYPE_CHECKING
 from werkzeug.sansio.response import Response
 
 from ...errors import SecurityError
-from ...flows.authentication import may_authenticate
+from ...flows.authentication import Proof
 from ...flows.login import authenticate_password, login_failure
+from ...state import request_state
 from .. import authn, guards
 from ..csrf import check_csrf, library_body_token
 from ..envelope import render_json, want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import LoginForm, VerifyForm
+from ..login_session import logout_user, mark_fresh, sign_in
 from ..responses import (
     csrf_failure,
     form_failure,
     json_ok,
-    redirect_after,
     refuse_unsafe_next,
     render_page,
     wants_auth_token,
 )
+from ..urls import redirect_after, url_for_security, view_url
 
 if TYPE_CHECKING:
     from ...extension import Security
     from ..port import WebPort
+
+LOGIN_TEMPLATE = "LOGIN_USER_TEMPLATE"
+VERIFY_TEMPLATE = "VERIFY_TEMPLATE"
 
 
 def _request_csrf_cookie(security: Security, port: WebPort) -> None:
@@ -44,9 +51,9 @@ async def login(security: Security, port: WebPort) -> Response:
             payload = {"identity_attributes": security.identity.names}
             return await json_ok(security, port, payload, user=user)
         if user is not None:
-            return port.redirect(security.view_url(port, "POST_LOGIN_VIEW"))
+            return port.redirect(view_url(security, port, "POST_LOGIN_VIEW"))
         form = LoginForm(formdata=None, next=port.request.args.get("next", ""))
-        return await render_page(security, port, "LOGIN_USER_TEMPLATE", form=form)
+        return await render_page(security, port, LOGIN_TEMPLATE, form=form)
 
     if user is not None:
         failure = await guards.require_anonymous(security, port)
@@ -55,29 +62,28 @@ async def login(security: Security, port: WebPort) -> Response:
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = LoginForm(formdata=await security.request_form(port))
+    form = LoginForm(formdata=await request_form(security, port))
     form.check()
     refuse_unsafe_next(security, port, form)
     if form.key_errors:
-        return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
+        return await form_failure(security, port, form, LOGIN_TEMPLATE)
     field, identity = form.identity()
+    ctx = flow_context(security, port)
     try:
-        user = await authenticate_password(security, field, identity, str(form.password.data))
-        remember = bool(form.remember.data)
-        if not await authn.login_user(
-            security, port, user, remember=remember, authn_via=["password"]
-        ):
-            # The account rules decide once more at the moment of signing in.
-            refusal = may_authenticate(security.cv, user) or "DISABLED_ACCOUNT"
-            raise login_failure(security, refusal, field)
+        user = await authenticate_password(ctx, field, identity, str(form.password.data))
+        proof = Proof.by("password", remember=bool(form.remember.data))
+        result = await sign_in(security, port, user, proof)
+        if result.refusal is not None:
+            raise login_failure(ctx.config, result.refusal, field)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key)
-        return await form_failure(security, port, form, "LOGIN_USER_TEMPLATE")
-    await security.store.commit()
+        return await form_failure(security, port, form, LOGIN_TEMPLATE, error=exc)
     if is_json:
         return await json_ok(
-            security, port, {"tf_required": False}, user=user, with_token=wants_auth_token(port)
+            security, port, result.payload(), user=user, with_token=wants_auth_token(port)
         )
+    pending = result.decision.pending
+    if pending is not None:
+        return port.redirect(url_for_security(security, port, pending.endpoint))
     return redirect_after(
         security, port, "POST_LOGIN_VIEW", form.next.data, port.request.args.get("next")
     )
@@ -89,22 +95,16 @@ async def logout(security: Security, port: WebPort) -> Response:
         user is not None
         and port.request.method == "POST"
         and security.cv("LOGOUT_CSRF")
-        and request_state_via(port) == "session"
+        and request_state(port.g).authn_via == "session"
     ):
         failure = await check_csrf(security, port, library_body_token(security, port))
         if failure is not None:
             return await csrf_failure(security, port, failure)
     if user is not None:
-        await authn.logout_user(security, port)
+        await logout_user(security, port)
     if port.request.method == "POST" and want_json(security, port):
         return await render_json(security, port, {}, 200)
     return redirect_after(security, port, "POST_LOGOUT_VIEW", port.request.args.get("next"))
-
-
-def request_state_via(port: WebPort) -> str | None:
-    from ...state import request_state
-
-    return request_state(port.g).authn_via
 
 
 async def verify(security: Security, port: WebPort) -> Response:
@@ -122,15 +122,14 @@ async def verify(security: Security, port: WebPort) -> Response:
             }
             return await json_ok(security, port, payload, user=user)
         form = VerifyForm(formdata=None, next=port.request.args.get("next", ""))
-        return await render_page(security, port, "VERIFY_TEMPLATE", form=form)
-    form = VerifyForm(formdata=await security.request_form(port))
+        return await render_page(security, port, VERIFY_TEMPLATE, form=form)
+    form = VerifyForm(formdata=await request_form(security, port))
     if not form.check():
-        return await form_failure(security, port, form, "VERIFY_TEMPLATE")
-    if not await security.verify_user_password(user, str(form.password.data)):
-        form.add_error("password", "INVALID_PASSWORD")
-        return await form_failure(security, port, form, "VERIFY_TEMPLATE")
-    authn.mark_fresh(security, port)
-    await security.store.commit()
+        return await form_failure(security, port, form, VERIFY_TEMPLATE)
+    if not await flow_context(security, port).verify_password(user, str(form.password.data)):
+        error = SecurityError("INVALID_PASSWORD", field="password")
+        return await form_failure(security, port, form, VERIFY_TEMPLATE, error=error)
+    mark_fresh(security, port)
     if is_json:
         return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
     view_key = "POST_VERIFY_VIEW" if security.cv("POST_VERIFY_VIEW") else "POST_LOGIN_VIEW"

@@ -8,8 +8,7 @@ discusses the trade-off); it always answers with a redirect.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
 from wtforms import EmailField, SubmitField
@@ -18,8 +17,11 @@ from ...errors import SecurityError
 from ...flows.change_email import confirm_change, request_change
 from .. import authn, guards, routes
 from ..envelope import want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
-from ..responses import json_errors, json_ok, render_page
+from ..responses import form_failure, json_ok, render_page
+from ..urls import spa_url, url_for_security
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -35,14 +37,6 @@ class ChangeEmailForm(SecurityForm):
     def check_fields(self) -> None:
         if not self.email.data:
             self.add_error("email", "EMAIL_NOT_PROVIDED")
-
-
-async def _failure(security: Security, port: WebPort, form: ChangeEmailForm, user: Any) -> Response:
-    if want_json(security, port):
-        return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
-    return await render_page(
-        security, port, TEMPLATE, form=form, status=400, current_email=user.email
-    )
 
 
 async def change_email(security: Security, port: WebPort) -> Response:
@@ -63,15 +57,15 @@ async def change_email(security: Security, port: WebPort) -> Response:
         form = ChangeEmailForm(formdata=None)
         return await render_page(security, port, TEMPLATE, form=form, current_email=user.email)
 
-    form = ChangeEmailForm(formdata=await security.request_form(port))
+    form = ChangeEmailForm(formdata=await request_form(security, port))
     if not form.check():
-        return await _failure(security, port, form, user)
+        return await form_failure(security, port, form, TEMPLATE, current_email=user.email)
     try:
-        new_email = await request_change(security, port, user, form.email.data)
+        new_email = await request_change(flow_context(security, port), user, form.email.data)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
-        return await _failure(security, port, form, user)
-    await security.store.commit()
+        return await form_failure(
+            security, port, form, TEMPLATE, error=exc, current_email=user.email
+        )
     # The same answer whether the address was free or (generic responses)
     # already someone else's: the address has not changed yet.
     if is_json:
@@ -86,39 +80,19 @@ async def change_email(security: Security, port: WebPort) -> Response:
     )
 
 
-def _view_url(security: Security, port: WebPort, value: Any, qparams: dict[str, str]) -> str:
-    """Flask-Security's get_url: an endpoint or URL setting, plus query parameters.
-
-    A URL that is not one of the app's endpoints is taken to be the SPA's and
-    gets REDIRECT_HOST as its host when that is set (a UI served elsewhere).
-    """
-    if callable(value):
-        value = value()
-    text = str(value)
-    url = security.resolve_view_url(port, text)
-    parts = urlsplit(url)
-    redirect_host = security.cv("REDIRECT_HOST")
-    if redirect_host and url == text:
-        parts = parts._replace(netloc=str(redirect_host))
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(qparams.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 async def change_email_confirm(security: Security, port: WebPort) -> Response:
     spa = security.cv("REDIRECT_BEHAVIOR") == "spa"
     try:
-        done = await confirm_change(security, routes.view_arg(port, "token"))
+        done = await confirm_change(flow_context(security, port), routes.view_arg(port, "token"))
     except SecurityError as exc:
         text, category = security.message_with_category(exc.message_key, **exc.message_kwargs)
         error_view = security.cv("CHANGE_EMAIL_ERROR_VIEW")
         if spa and error_view:
-            return port.redirect(_view_url(security, port, error_view, {category: text}))
+            return port.redirect(spa_url(security, port, error_view, {category: text}))
         if error_view:
-            return port.redirect(_view_url(security, port, error_view, {}))
-        return port.redirect(security.url_for_security(port, "change_email"))
+            return port.redirect(spa_url(security, port, error_view))
+        return port.redirect(url_for_security(security, port, "change_email"))
     text, category = security.message_with_category("CHANGE_EMAIL_CONFIRMED")
     target = security.cv("POST_CHANGE_EMAIL_VIEW") or security.cv("POST_LOGIN_VIEW") or "/"
-    if spa:
-        qparams = done.user.get_redirect_qparams({category: text})
-        return port.redirect(_view_url(security, port, target, qparams))
-    return port.redirect(_view_url(security, port, target, {}))
+    qparams = done.user.get_redirect_qparams({category: text}) if spa else None
+    return port.redirect(spa_url(security, port, target, qparams))

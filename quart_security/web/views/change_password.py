@@ -9,7 +9,7 @@ remember cookie if it had one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 from wtforms import PasswordField, SubmitField
@@ -17,15 +17,23 @@ from wtforms import PasswordField, SubmitField
 from ...crypto.password_policy import password_provided
 from ...errors import SecurityError
 from ...flows import change_password as flow
+from ...flows.authentication import Proof
 from ...state import request_state
 from .. import authn, guards
 from ..envelope import want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
+from ..login_session import sign_in
 from ..responses import form_failure, json_ok, render_page, wants_auth_token
+from ..urls import view_url
 
 if TYPE_CHECKING:
     from ...extension import Security
     from ..port import WebPort
+
+
+TEMPLATE = "CHANGE_PASSWORD_TEMPLATE"
 
 
 class ChangePasswordForm(SecurityForm):
@@ -72,59 +80,33 @@ async def change_password(security: Security, port: WebPort) -> Response:
         if not authn.check_and_update_authn_fresh(security, port, within, grace, via):
             return await guards.reauthentication_required(security, port, within, grace)
 
-    is_json = want_json(security, port)
+    context: dict[str, Any] = {"active_password": active_password}
     if port.request.method == "GET":
-        if is_json:
-            return await json_ok(security, port, {"active_password": active_password}, user=user)
-        return await _page(security, port, ChangePasswordForm(formdata=None), active_password)
+        if want_json(security, port):
+            return await json_ok(security, port, context, user=user)
+        form = ChangePasswordForm(formdata=None)
+        return await render_page(
+            security, port, TEMPLATE, form=form, change_password_form=form, **context
+        )
 
-    form = ChangePasswordForm(formdata=await security.request_form(port))
+    form = ChangePasswordForm(formdata=await request_form(security, port))
     if not form.check():
-        return await _failure(security, port, form, active_password)
+        return await form_failure(
+            security, port, form, TEMPLATE, change_password_form=form, **context
+        )
     new_password = str(form.new_password.data)
+    ctx = flow_context(security, port)
     try:
-        await flow.check_password_change(security, user, form.password.data, new_password)
+        await flow.check_password_change(ctx, user, form.password.data, new_password)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
-        return await _failure(security, port, form, active_password)
-
+        return await form_failure(
+            security, port, form, TEMPLATE, error=exc, change_password_form=form, **context
+        )
     remember = _keeps_remember_cookie(security, port, str(user.fs_uniquifier))
-    await flow.change_user_password(security, port, user, new_password)
+    await flow.change_user_password(ctx, user, new_password)
     # Sign this session in again under the new uniquifier (new session, CSRF
     # token and, if it had one, remember cookie); everything else has ended.
-    await authn.login_user(security, port, user, remember=remember, authn_via=["change"])
-    await security.store.commit()
-    if is_json:
-        return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
-    target = security.cv("POST_CHANGE_VIEW")
-    if target:
-        url = security.resolve_view_url(port, str(target() if callable(target) else target))
-    else:
-        url = security.view_url(port, "POST_LOGIN_VIEW")
-    return port.redirect(url)
-
-
-async def _page(
-    security: Security,
-    port: WebPort,
-    form: ChangePasswordForm,
-    active_password: bool,
-    status: int = 200,
-) -> Response:
-    return await render_page(
-        security,
-        port,
-        "CHANGE_PASSWORD_TEMPLATE",
-        form=form,
-        status=status,
-        change_password_form=form,
-        active_password=active_password,
-    )
-
-
-async def _failure(
-    security: Security, port: WebPort, form: ChangePasswordForm, active_password: bool
-) -> Response:
+    await sign_in(security, port, user, Proof.by("change", remember=remember, renews=True))
     if want_json(security, port):
-        return await form_failure(security, port, form, "CHANGE_PASSWORD_TEMPLATE")
-    return await _page(security, port, form, active_password, status=400)
+        return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
+    return port.redirect(view_url(security, port, "POST_CHANGE_VIEW"))

@@ -5,7 +5,7 @@ Fresh authentication (FRESHNESS, FRESHNESS_GRACE_PERIOD) and CSRF required.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
 from wtforms import StringField, SubmitField
@@ -14,8 +14,11 @@ from ...errors import SecurityError
 from ...flows.change_username import change_username as change_user_username
 from .. import authn, guards
 from ..envelope import error_payload, render_json, want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
-from ..responses import json_errors, json_ok, render_page
+from ..responses import form_failure, json_ok, render_page
+from ..urls import view_url
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -31,16 +34,6 @@ class ChangeUsernameForm(SecurityForm):
     def check_fields(self) -> None:
         if not self.username.data:
             self.add_error("username", "USERNAME_NOT_PROVIDED")
-
-
-async def _failure(
-    security: Security, port: WebPort, form: ChangeUsernameForm, current: Any
-) -> Response:
-    if want_json(security, port):
-        return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
-    return await render_page(
-        security, port, TEMPLATE, form=form, status=400, current_username=current
-    )
 
 
 async def _not_found(security: Security, port: WebPort) -> Response:
@@ -65,21 +58,21 @@ async def change_username(security: Security, port: WebPort) -> Response:
         return failure
     user = await authn.load_request_user(security, port)
     current = user.username
-    is_json = want_json(security, port)
     if port.request.method == "GET":
-        if is_json:
+        if want_json(security, port):
             return await json_ok(security, port, {"current_username": current}, user=user)
         form = ChangeUsernameForm(formdata=None)
         return await render_page(security, port, TEMPLATE, form=form, current_username=current)
 
-    form = ChangeUsernameForm(formdata=await security.request_form(port))
+    form = ChangeUsernameForm(formdata=await request_form(security, port))
     if not form.check():
-        return await _failure(security, port, form, current)
+        return await form_failure(security, port, form, TEMPLATE, current_username=current)
     try:
-        await change_user_username(security, port, user, form.username.data)
+        await change_user_username(flow_context(security, port), user, form.username.data)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
-        return await _failure(security, port, form, current)
-    if is_json:
+        return await form_failure(
+            security, port, form, TEMPLATE, error=exc, current_username=current
+        )
+    if want_json(security, port):
         return await json_ok(security, port, user=user)
-    return port.redirect(security.view_url(port, "POST_CHANGE_USERNAME_VIEW"))
+    return port.redirect(view_url(security, port, "POST_CHANGE_USERNAME_VIEW"))

@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.sansio.response import Response
 from wtforms import EmailField, SubmitField
 
-from ...clock import format_duration
 from ...errors import SecurityError
+from ...flows.authentication import Proof
 from ...flows.confirm import confirm_email_token, request_confirmation
 from .. import authn, guards, routes
 from ..envelope import want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
-from ..responses import flash, json_errors, json_ok, render_page, view_redirect_url
+from ..login_session import logout_user, sign_in
+from ..responses import flash, form_failure, json_ok, render_page
+from ..urls import spa_url, url_for_security, view_url
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -44,29 +48,30 @@ def _redirect(port: WebPort, location: str) -> Response:
     return response
 
 
-def _error_redirect(security: Security, port: WebPort, key: str, **kwargs: Any) -> Response:
+def _error_redirect(security: Security, port: WebPort, error: SecurityError) -> Response:
+    key, kwargs = error.message_key, error.message_kwargs
     text, category = security.message_with_category(key, **kwargs)
     error_view = security.cv("CONFIRM_ERROR_VIEW")
     if security.cv("REDIRECT_BEHAVIOR") == "spa" and error_view:
         # No identity in the query: anyone holding the link would read it.
-        return _redirect(port, view_redirect_url(security, port, error_view, {category: text}))
+        return _redirect(port, spa_url(security, port, error_view, {category: text}))
     flash(security, port, key, **kwargs)
     if error_view:
-        return _redirect(port, view_redirect_url(security, port, error_view))
-    return _redirect(port, security.url_for_security(port, "send_confirmation"))
+        return _redirect(port, spa_url(security, port, error_view))
+    return _redirect(port, url_for_security(security, port, "send_confirmation"))
 
 
 def _success_target(security: Security, port: WebPort, user: Any) -> str:
     text, category = security.message_with_category("EMAIL_CONFIRMED")
     view = security.cv("POST_CONFIRM_VIEW")
     if security.cv("REDIRECT_BEHAVIOR") == "spa" and view:
-        return view_redirect_url(security, port, view, user.get_redirect_qparams({category: text}))
+        return spa_url(security, port, view, user.get_redirect_qparams({category: text}))
     flash(security, port, "EMAIL_CONFIRMED")
     if view:
-        return view_redirect_url(security, port, view)
+        return spa_url(security, port, view)
     if security.cv("AUTO_LOGIN_AFTER_CONFIRM"):
-        return security.post_login_url(port)
-    return security.url_for_security(port, "login")
+        return view_url(security, port, "POST_LOGIN_VIEW")
+    return url_for_security(security, port, "login")
 
 
 # ---------------------------------------------------------------------- views
@@ -82,58 +87,48 @@ async def send_confirmation(security: Security, port: WebPort) -> Response:
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = SendConfirmationForm(formdata=await security.request_form(port))
+    form = SendConfirmationForm(formdata=await request_form(security, port))
     try:
-        email = await request_confirmation(security, port, form.email.data)
+        email = await request_confirmation(flow_context(security, port), form.email.data)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
-        if is_json:
-            return await json_errors(
-                security, port, form.key_errors, exc.status, form.message_kwargs
-            )
-        return await _page(security, port, form, exc.status)
-    await security.store.commit()
+        return await form_failure(
+            security, port, form, TEMPLATE_KEY, error=exc, **_page_context(form)
+        )
     if is_json:
         return await json_ok(security, port)
     info = security.message("CONFIRMATION_REQUEST", email=email)
     return await _page(security, port, form, info_messages=[info])
 
 
+def _page_context(form: SendConfirmationForm, info_messages: list[str] | None = None) -> Any:
+    return {"send_confirmation_form": form, "info_messages": info_messages or []}
+
+
 async def _page(
     security: Security,
     port: WebPort,
     form: SendConfirmationForm,
-    status: int = 200,
     info_messages: list[str] | None = None,
 ) -> Response:
-    return await render_page(
-        security,
-        port,
-        TEMPLATE_KEY,
-        form=form,
-        status=status,
-        send_confirmation_form=form,
-        info_messages=info_messages or [],
-    )
+    context = _page_context(form, info_messages)
+    return await render_page(security, port, TEMPLATE_KEY, form=form, **context)
 
 
 async def confirm_email(security: Security, port: WebPort) -> Response:
     """The link from the mail: always a redirect, as in Flask-Security."""
-    outcome = await confirm_email_token(security, routes.view_arg(port, "token"))
-    if outcome.status == "expired":
-        within = format_duration(security.cv("CONFIRM_EMAIL_WITHIN"))
-        return _error_redirect(security, port, "CONFIRMATION_EXPIRED", within=within)
-    if outcome.status == "invalid":
-        return _error_redirect(security, port, "INVALID_CONFIRMATION_TOKEN")
-    if outcome.status == "already_confirmed":
-        return _error_redirect(security, port, "ALREADY_CONFIRMED")
-    user = outcome.user
-    await security.store.commit()
+    try:
+        user = await confirm_email_token(
+            flow_context(security, port), routes.view_arg(port, "token")
+        )
+    except SecurityError as exc:
+        return _error_redirect(security, port, exc)
     if security.cv("AUTO_LOGIN_AFTER_CONFIRM"):
         current = await authn.load_request_user(security, port)
         if current is None or current.fs_uniquifier != user.fs_uniquifier:
             if current is not None:
-                await authn.logout_user(security, port)
-            await authn.login_user(security, port, user, authn_via=["confirm"])
-            await security.store.commit()
+                await logout_user(security, port)
+            result = await sign_in(security, port, user, Proof.by("confirm"))
+            if result.decision.pending is not None:
+                endpoint = result.decision.pending.endpoint
+                return _redirect(port, url_for_security(security, port, endpoint))
     return _redirect(port, _success_target(security, port, user))

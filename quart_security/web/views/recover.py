@@ -14,21 +14,18 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.sansio.response import Response
 from wtforms import PasswordField, StringField, SubmitField
 
-from ...clock import format_duration
 from ...crypto.password_policy import password_provided
+from ...errors import SecurityError
 from ...flows import recover as flow
-from ...identity import validate_email_address
+from ...flows.authentication import Proof
 from .. import authn, guards, routes
 from ..envelope import render_json, want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
-from ..responses import (
-    form_failure,
-    json_errors,
-    json_ok,
-    render_page,
-    view_redirect_url,
-    wants_auth_token,
-)
+from ..login_session import sign_in
+from ..responses import form_failure, json_ok, render_page, wants_auth_token
+from ..urls import resolve_view, spa_url, url_for_security, view_url
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -62,24 +59,21 @@ class ResetPasswordForm(SecurityForm):
 
 
 # ---------------------------------------------------------------------- helpers
+FORGOT_TEMPLATE = "FORGOT_PASSWORD_TEMPLATE"
+RESET_TEMPLATE = "RESET_PASSWORD_TEMPLATE"
+
+
 def _is_spa(security: Security) -> bool:
     return bool(security.cv("REDIRECT_BEHAVIOR") == "spa")
-
-
-def _token_error(security: Security, status: str) -> tuple[str, dict[str, Any]]:
-    if status == "expired":
-        within = format_duration(security.cv("RESET_PASSWORD_WITHIN"))
-        return "PASSWORD_RESET_EXPIRED", {"within": within}
-    return "INVALID_RESET_PASSWORD_TOKEN", {}
 
 
 def _after_reset_url(security: Security, port: WebPort, fallback_key: str | None) -> str:
     target = security.cv("POST_RESET_VIEW")
     if target:
-        return security.resolve_view_url(port, str(target() if callable(target) else target))
+        return resolve_view(security, port, str(target() if callable(target) else target))
     if fallback_key is not None:
-        return security.view_url(port, fallback_key)
-    return security.url_for_security(port, "login")
+        return view_url(security, port, fallback_key)
+    return url_for_security(security, port, "login")
 
 
 # ---------------------------------------------------------------------- /reset
@@ -97,163 +91,109 @@ async def forgot_password(security: Security, port: WebPort) -> Response:
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = ForgotPasswordForm(formdata=await security.request_form(port))
+    form = ForgotPasswordForm(formdata=await request_form(security, port))
     if not form.check():
-        return await _forgot_failure(security, port, form)
-    email, problem = validate_email_address(security, form.email.data)
-    if problem is not None or email is None:
-        # Syntax only: says nothing about which accounts exist.
-        form.add_error("email", problem or "INVALID_EMAIL_ADDRESS")
-        return await _forgot_failure(security, port, form)
-
-    user, refusal = await flow.find_reset_candidate(security, email)
-    generic = bool(security.cv("RETURN_GENERIC_RESPONSES"))
-    if refusal is None:
-        await flow.send_reset_instructions(security, port, user)
-    else:
-        await flow.rehearse_reset_instructions(security, port, email)
-        if not generic:
-            confirm_view = security.cv("REQUIRES_CONFIRMATION_ERROR_VIEW")
-            if refusal == "CONFIRMATION_REQUIRED" and confirm_view and not is_json:
-                params = {"email": str(user.email)}
-                return port.redirect(view_redirect_url(security, port, str(confirm_view), params))
-            form.add_error("email", refusal)
-            return await _forgot_failure(security, port, form)
-    await security.store.commit()
+        return await form_failure(security, port, form, FORGOT_TEMPLATE, forgot_password_form=form)
+    try:
+        requested = await flow.request_password_reset(flow_context(security, port), form.email.data)
+    except SecurityError as exc:
+        return await form_failure(
+            security, port, form, FORGOT_TEMPLATE, error=exc, forgot_password_form=form
+        )
     if is_json:
         return await json_ok(security, port)
-    if generic:
+    if requested.user is None or security.cv("RETURN_GENERIC_RESPONSES"):
         notice = security.message("GENERIC_RECOVERY")
     else:
-        notice = security.message("PASSWORD_RESET_REQUEST", email=str(user.email))
+        notice = security.message("PASSWORD_RESET_REQUEST", email=str(requested.user.email))
     return await _forgot_page(security, port, ForgotPasswordForm(formdata=None), notice=notice)
 
 
 async def _forgot_page(
-    security: Security,
-    port: WebPort,
-    form: ForgotPasswordForm,
-    *,
-    notice: str | None = None,
-    status: int = 200,
+    security: Security, port: WebPort, form: ForgotPasswordForm, *, notice: str | None = None
 ) -> Response:
     return await render_page(
-        security,
-        port,
-        "FORGOT_PASSWORD_TEMPLATE",
-        form=form,
-        status=status,
-        forgot_password_form=form,
-        info_message=notice,
+        security, port, FORGOT_TEMPLATE, form=form, forgot_password_form=form, info_message=notice
     )
-
-
-async def _forgot_failure(security: Security, port: WebPort, form: ForgotPasswordForm) -> Response:
-    if want_json(security, port):
-        return await form_failure(security, port, form, "FORGOT_PASSWORD_TEMPLATE")
-    return await _forgot_page(security, port, form, status=400)
 
 
 # ---------------------------------------------------------------------- /reset/<token>
 async def reset_password(security: Security, port: WebPort) -> Response:
     """Show the reset form for a live link (GET); set the new password (POST)."""
     token = routes.view_arg(port, "token")
-    is_json = want_json(security, port)
+    ctx = flow_context(security, port)
     if port.request.method == "POST":
         failure = await guards.require_unauth_csrf(security, port)
         if failure is not None:
             return failure
-    status, user = await flow.check_reset_token(security, token)
+    try:
+        user = await flow.check_reset_token(ctx, token)
+    except SecurityError as exc:
+        return await _dead_link(security, port, exc)
 
     if port.request.method == "GET":
-        if status != "ok":
-            key, kwargs = _token_error(security, status)
-            error_view = security.cv("RESET_ERROR_VIEW")
-            if _is_spa(security) and error_view:
-                text, category = security.message_with_category(key, **kwargs)
-                return port.redirect(
-                    view_redirect_url(security, port, str(error_view), {category: text})
-                )
-            return port.redirect(security.url_for_security(port, "forgot_password"))
         reset_view = security.cv("RESET_VIEW")
         if _is_spa(security) and reset_view:
             # Only the token: no email or identity in a URL that mail relays log.
-            return port.redirect(
-                view_redirect_url(security, port, str(reset_view), {"token": token})
-            )
-        return await _reset_page(security, port, ResetPasswordForm(formdata=None), token)
+            return port.redirect(spa_url(security, port, reset_view, {"token": token}))
+        form = ResetPasswordForm(formdata=None)
+        return await render_page(security, port, RESET_TEMPLATE, form=form, **_context(form, token))
 
-    form = ResetPasswordForm(formdata=await security.request_form(port))
-    if status != "ok":
-        key, kwargs = _token_error(security, status)
-        if is_json:
-            return await json_errors(security, port, {"": [key]}, message_kwargs={key: kwargs})
-        return port.redirect(security.url_for_security(port, "forgot_password"))
-    if not form.check():
-        return await _reset_failure(security, port, form, token)
-    password = str(form.password.data)
-    violations = await security.password_policy.validate(
-        password, is_register=False, context={"user": user}
-    )
-    if violations:
-        for violation in violations:
-            form.add_error("password", violation.message_key, **violation.kwargs)
-        return await _reset_failure(security, port, form, token)
-    if not await flow.reset_password(security, port, user, password):
-        # Another request used this link first: it is spent.
-        if is_json:
-            return await json_errors(security, port, {"": ["INVALID_RESET_PASSWORD_TOKEN"]})
-        return port.redirect(security.url_for_security(port, "forgot_password"))
+    form = ResetPasswordForm(formdata=await request_form(security, port))
+    try:
+        if form.check():
+            await flow.reset_password(ctx, user, str(form.password.data))
+    except SecurityError as exc:
+        if exc.message_key == "INVALID_RESET_PASSWORD_TOKEN":
+            return await _dead_link(security, port, exc)  # another request used it first
+        return await form_failure(
+            security, port, form, RESET_TEMPLATE, error=exc, **_context(form, token)
+        )
+    if form.key_errors:
+        return await form_failure(security, port, form, RESET_TEMPLATE, **_context(form, token))
 
     if security.cv("AUTO_LOGIN_AFTER_RESET"):
-        return await login_after_reset(security, port, user)
-    await security.store.commit()
-    if is_json:
+        return await _login_after_reset(security, port, user)
+    if want_json(security, port):
         return await render_json(security, port, {}, 200)
     return port.redirect(_after_reset_url(security, port, None))
 
 
-async def login_after_reset(security: Security, port: WebPort, user: Any) -> Response:
+def _context(form: ResetPasswordForm, token: str) -> dict[str, Any]:
+    return {"reset_password_form": form, "reset_password_token": token}
+
+
+async def _dead_link(security: Security, port: WebPort, error: SecurityError) -> Response:
+    """An expired, spent or otherwise dead link: its error (JSON), or back to /reset."""
+    if port.request.method == "GET":
+        error_view = security.cv("RESET_ERROR_VIEW")
+        if _is_spa(security) and error_view:
+            text, category = security.message_with_category(
+                error.message_key, **error.message_kwargs
+            )
+            return port.redirect(spa_url(security, port, error_view, {category: text}))
+    elif want_json(security, port):
+        form = ResetPasswordForm(formdata=None)
+        return await form_failure(security, port, form, RESET_TEMPLATE, error=error)
+    return port.redirect(url_for_security(security, port, "forgot_password"))
+
+
+async def _login_after_reset(security: Security, port: WebPort, user: Any) -> Response:
     """The one place a reset signs the user in (deprecated AUTO_LOGIN_AFTER_RESET).
 
-    A reset proves control of the mailbox only: whatever a password login
-    must still pass after the password (a second factor, C-07 / R-27) has
-    to be enforced here, before ``login_user``, when it exists.
+    A reset proves control of the mailbox only: what a password login must
+    still pass after the password (a second factor, C-07 / R-27) is the
+    pipeline's to ask, as for any other way in.
     """
-    if not await authn.login_user(security, port, user, remember=False, authn_via=["reset"]):
-        await security.store.commit()
-        if want_json(security, port):
+    result = await sign_in(security, port, user, Proof.by("reset", remember=False))
+    if want_json(security, port):
+        if result.refusal is not None:
             return await render_json(security, port, {}, 200)
-        return port.redirect(_after_reset_url(security, port, None))
-    await security.store.commit()
-    if want_json(security, port):
         return await json_ok(
-            security, port, {"tf_required": False}, user=user, with_token=wants_auth_token(port)
+            security, port, result.payload(), user=user, with_token=wants_auth_token(port)
         )
-    return port.redirect(_after_reset_url(security, port, "POST_LOGIN_VIEW"))
-
-
-async def _reset_page(
-    security: Security,
-    port: WebPort,
-    form: ResetPasswordForm,
-    token: str,
-    status: int = 200,
-) -> Response:
-    return await render_page(
-        security,
-        port,
-        "RESET_PASSWORD_TEMPLATE",
-        form=form,
-        status=status,
-        reset_password_form=form,
-        reset_password_token=token,
-    )
-
-
-async def _reset_failure(
-    security: Security, port: WebPort, form: ResetPasswordForm, token: str
-) -> Response:
-    if want_json(security, port):
-        return await form_failure(security, port, form, "RESET_PASSWORD_TEMPLATE")
-    return await _reset_page(security, port, form, token, status=400)
+    pending = result.decision.pending
+    if pending is not None:
+        return port.redirect(url_for_security(security, port, pending.endpoint))
+    fallback = None if result.refusal is not None else "POST_LOGIN_VIEW"
+    return port.redirect(_after_reset_url(security, port, fallback))

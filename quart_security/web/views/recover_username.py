@@ -18,6 +18,8 @@ from ...errors import SecurityError
 from ...flows.recover_username import recover_username as send_username
 from .. import guards
 from ..envelope import want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
 from ..responses import form_failure, json_ok, render_page
 
@@ -49,15 +51,13 @@ async def recover_username(security: Security, port: WebPort) -> Response:
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = UsernameRecoveryForm(formdata=await security.request_form(port))
+    form = UsernameRecoveryForm(formdata=await request_form(security, port))
     if not form.check():
         return await form_failure(security, port, form, TEMPLATE)
     try:
-        await send_username(security, port, form.email.data)
+        await send_username(flow_context(security, port), form.email.data)
     except SecurityError as exc:
-        form.add_error(exc.field or "", exc.message_key, **exc.message_kwargs)
-        return await form_failure(security, port, form, TEMPLATE)
-    await security.store.commit()
+        return await form_failure(security, port, form, TEMPLATE, error=exc)
     if is_json:
         return await json_ok(security, port)
     return await render_page(

@@ -7,19 +7,24 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.sansio.response import Response
 from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
 
-from ...flows.register import RegistrationInput, RegistrationRefused, register_user
-from .. import authn, guards
+from ...errors import SecurityError
+from ...flows.authentication import Proof
+from ...flows.register import RegistrationInput, register_user
+from .. import guards
 from ..envelope import want_json
+from ..flow_context import flow_context
+from ..form_input import request_form
 from ..forms import SecurityForm
+from ..login_session import sign_in
 from ..responses import (
     flash,
-    json_errors,
+    form_failure,
     json_ok,
-    redirect_after,
     refuse_unsafe_next,
     render_page,
     wants_auth_token,
 )
+from ..urls import redirect_after, url_for_security
 
 if TYPE_CHECKING:
     from ...extension import Security
@@ -61,12 +66,6 @@ class RegisterFormV2(SecurityForm):
         )
 
 
-async def _page(security: Security, port: WebPort, form: RegisterFormV2, status: int) -> Response:
-    return await render_page(
-        security, port, TEMPLATE_KEY, form=form, status=status, register_user_form=form
-    )
-
-
 async def register(security: Security, port: WebPort) -> Response:
     # Anonymous only, for GET too (Flask-Security's @anonymous_user_required).
     failure = await guards.require_anonymous(security, port)
@@ -77,40 +76,30 @@ async def register(security: Security, port: WebPort) -> Response:
         if is_json:
             return await json_ok(security, port, {"identity_attributes": security.identity.names})
         form = RegisterFormV2(security, next=port.request.args.get("next", ""))
-        return await _page(security, port, form, 200)
+        return await render_page(security, port, TEMPLATE_KEY, form=form, register_user_form=form)
 
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = RegisterFormV2(security, formdata=await security.request_form(port))
+    form = RegisterFormV2(security, formdata=await request_form(security, port))
     refuse_unsafe_next(security, port, form)
+    if form.key_errors:  # nothing is looked up or written for a bad next
+        return await form_failure(security, port, form, TEMPLATE_KEY, register_user_form=form)
     try:
-        if form.key_errors:  # nothing is looked up or written for a bad next
-            raise RegistrationRefused([])
-        outcome = await register_user(security, port, form.registration_input())
-    except RegistrationRefused as exc:
-        for problem in exc.problems:
-            form.add_error(problem.field, problem.key, **problem.kwargs)
-        if is_json:
-            return await json_errors(security, port, form.key_errors, 400, form.message_kwargs)
-        return await _page(security, port, form, 400)
+        outcome = await register_user(flow_context(security, port), form.registration_input())
+    except SecurityError as exc:
+        return await form_failure(
+            security, port, form, TEMPLATE_KEY, error=exc, register_user_form=form
+        )
 
     user = outcome.user
-    logged_in = False
-    if user is not None and (
-        not security.cv("CONFIRMABLE") or security.cv("LOGIN_WITHOUT_CONFIRMATION")
-    ):
-        logged_in = await authn.login_user(security, port, user, authn_via=["register"])
-    await security.store.commit()
-
+    # A new account signs in when the account rules let it (not while it
+    # must still confirm its address), through the pipeline like any other.
+    result = await sign_in(security, port, user, Proof.by("register")) if user else None
     if is_json:
-        if logged_in:
+        if result is not None and result.refusal is None:
             return await json_ok(
-                security,
-                port,
-                {"tf_required": False},
-                user=user,
-                with_token=wants_auth_token(port),
+                security, port, result.payload(), user=user, with_token=wants_auth_token(port)
             )
         if user is not None and not security.cv("RETURN_GENERIC_RESPONSES"):
             return await json_ok(security, port, user=user)
@@ -118,6 +107,8 @@ async def register(security: Security, port: WebPort) -> Response:
         return await json_ok(security, port)
     if security.cv("CONFIRMABLE"):
         flash(security, port, "CONFIRM_REGISTRATION", email=outcome.email)
+    if result is not None and result.decision.pending is not None:
+        return port.redirect(url_for_security(security, port, result.decision.pending.endpoint))
     return redirect_after(
         security, port, "POST_REGISTER_VIEW", form.next.data, port.request.args.get("next")
     )

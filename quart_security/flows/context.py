@@ -1,0 +1,95 @@
+"""What a flow works with: a small context, never ``Security`` and never a request.
+
+The web layer builds one per request (web/flow_context.py); a test builds one
+from a real datastore and no app (tests/flows/). Everything a flow may touch
+is here, so a flow's dependencies are its signature: the datastore, the
+password service and policy, the signed tokens, the settings, the clock, the
+identity attributes, the outbox for mail and the builder of links in mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from blinker import Signal
+
+from .. import signals
+from ..clock import Clock, utcnow_naive
+from ..outbox import MailIntent, Outbox, template_name
+
+if TYPE_CHECKING:
+    from ..crypto.password_policy import PasswordPolicy
+    from ..crypto.passwords import PasswordService
+    from ..crypto.tokens import TokenKit
+    from ..datastore.base import UserDatastore
+    from ..identity import IdentityResolver
+
+#: Reads SECURITY_<key> (``Security.cv``, or a dict's ``__getitem__`` in tests).
+ConfigReader = Callable[[str], Any]
+
+
+class LinkBuilder(Protocol):
+    """Absolute URLs of the library's endpoints, for links in mail.
+
+    The web layer's builds them from SECURITY_EXTERNAL_BASE_URL (or
+    SERVER_NAME) and the route table, never from the request's Host header.
+    """
+
+    def external_url(self, endpoint: str, **values: Any) -> str: ...
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    store: UserDatastore[Any, Any]
+    passwords: PasswordService
+    policy: PasswordPolicy
+    tokens: TokenKit
+    config: ConfigReader
+    clock: Clock
+    identity: IdentityResolver
+    outbox: Outbox
+    links: LinkBuilder
+    #: The sender of signals (Flask-Security sends them from the app).
+    sender: Any = None
+
+    def now(self) -> datetime:
+        """Naive UTC now from the injectable clock, the form the models store."""
+        return utcnow_naive(self.clock)
+
+    async def signal(self, signal: Signal, **kwargs: Any) -> None:
+        await signals.send(signal, self.sender, **kwargs)
+
+    def mail(
+        self,
+        template_key: str,
+        subject_key: str,
+        recipient: str,
+        *,
+        deliver: bool = True,
+        **context: Any,
+    ) -> None:
+        """Put a mail in the outbox: its template and subject named by their settings."""
+        template = template_name(self.config(template_key))
+        subject = str(self.config(subject_key))
+        self.outbox.add(MailIntent(template, subject, recipient, context, deliver))
+
+    async def verify_password(self, user: Any, password: str) -> bool:
+        """One verification whatever happens, and a transparent rehash on success.
+
+        A missing user or a user without a password costs a dummy verification
+        of the same price, so the time taken tells nothing. The pooled database
+        connection is given back while the hash runs (it takes 0.2-3 s).
+        """
+        stored = getattr(user, "password", None) if user is not None else None
+        await self.store.release_connection()
+        if not isinstance(stored, str) or not stored:
+            await self.passwords.dummy_verify(password)
+            return False
+        ok, new_hash = await self.passwords.verify_and_update(password, stored)
+        if ok and new_hash:
+            user.password = new_hash
+            await self.store.put(user)
+        return ok
