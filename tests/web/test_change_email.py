@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +23,7 @@ from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, body, json_login
 from tests.support.mail import ReceivedMail, SmtpSink
 from tests.support.race import rendezvous
+from tests.support.signals import captured
 
 pytestmark = pytest.mark.settings(change_email=True)
 
@@ -79,17 +78,6 @@ async def emails_of(test_app: Any, *uniquifiers: str) -> list[str]:
         user = await stored(test_app, fs_uniquifier=uid)
         out.append(user.email)
     return out
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 async def login_status(test_app: Any, email: str) -> int:

@@ -9,8 +9,7 @@ ends (R-55); the owner gets the change_notice mail at the stored address
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from quart_security import admin_change_password, signals
 from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, auth_token, body, get_csrf, json_login
 from tests.support.mail import ReceivedMail, SmtpSink
+from tests.support.signals import captured
 
 pytestmark = pytest.mark.settings(changeable=True)
 
@@ -83,17 +83,6 @@ async def login_status(test_app: Any, email: str, password: str) -> int:
 def message(test_app: Any, key: str, **kwargs: Any) -> str:
     text: str = test_app.app.config[f"SECURITY_MSG_{key}"][0]
     return text % kwargs if kwargs else text
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 def cookie(client: Any, name: str) -> str | None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ from tests.support.app_factory import PASSWORD
 from tests.support.http import JSON, body, get_csrf
 from tests.support.mail import ReceivedMail, SmtpSink
 from tests.support.race import rendezvous
+from tests.support.signals import captured
 
 pytestmark = pytest.mark.settings(username_enable=True, change_username=True)
 
@@ -67,17 +66,6 @@ SEEDED = {
     "dave@lp.com": "dave",
     "tiya@lp.com": "tiya",
 }
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 def msg(test_app: Any, key: str, **kwargs: Any) -> str:

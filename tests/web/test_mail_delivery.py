@@ -19,8 +19,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import pytest
 from quart_security import signals
 from tests.support.http import JSON, get_csrf
 from tests.support.mail import ReceivedMail, SmtpSink, until
+from tests.support.signals import captured
 
 REAL, UNKNOWN = "matt@lp.com", "nobody@lp.com"
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,17 +74,6 @@ def ours(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord
 
 def recipients(mails: list[ReceivedMail]) -> list[str]:
     return [address for mail in mails for address in mail.envelope_to]
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 @asynccontextmanager

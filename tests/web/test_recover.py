@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,7 @@ from quart_security.clock import FrozenClock
 from tests.support.app_factory import FAST_ARGON2, PASSWORD
 from tests.support.http import JSON, auth_token, body, get_csrf, json_login
 from tests.support.mail import ReceivedMail, SmtpSink
+from tests.support.signals import captured
 
 pytestmark = pytest.mark.settings(recoverable=True)
 
@@ -110,17 +111,6 @@ def errors_of(data: dict[str, Any]) -> list[str]:
 def without_csrf(data: dict[str, Any]) -> dict[str, Any]:
     response = {k: v for k, v in data["response"].items() if k != "csrf_token"}
     return {**data, "response": response}
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 def html_csrf(html: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from quart_security import signals
 from tests.support.http import JSON, body, get_csrf, json_login
 from tests.support.mail import ReceivedMail, SmtpSink
+from tests.support.signals import captured
 
 pytestmark = pytest.mark.settings(username_recovery=True)
 
@@ -41,17 +40,6 @@ async def settled(test_app: Any, sink: SmtpSink, count: int) -> list[ReceivedMai
     await test_app.security.mailer.drain()
     assert len(sink.messages) == count, [m.envelope_to for m in sink.messages]
     return list(sink.messages)
-
-
-@contextmanager
-def captured(signal: Any) -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    with signal.connected_to(receiver):
-        yield calls
 
 
 def msg(test_app: Any, key: str) -> str:

@@ -709,6 +709,32 @@ async def test_unknown_members_of_any_type_are_ignored(
     assert user.confirmed_at is None
 
 
+async def test_a_refusing_user_registered_receiver_writes_nothing(
+    test_app: Any, smtp_sink: SmtpSink
+) -> None:
+    """The request's one commit comes after the signal: a receiver that raises
+    leaves no account behind and sends no mail (SQL; MongoDB writes at once)."""
+
+    def refuse(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the app refuses this registration")
+
+    before = await user_count(test_app)
+    signals.user_registered.connect(refuse)
+    try:
+        try:
+            response = await json_register(test_app.app.test_client(), new_user("refused@lp.com"))
+        except RuntimeError:
+            pass  # Flask's test client re-raises under TESTING
+        else:
+            assert response.status_code == 500  # Quart answers it
+    finally:
+        signals.user_registered.disconnect(refuse)
+    await test_app.security.mailer.drain()
+    assert smtp_sink.messages == []
+    if test_app.store.transactional:
+        assert await user_count(test_app) == before
+
+
 # ---------------------------------------------------------------------- concurrency
 @pytest.mark.settings(confirmable=True)
 async def test_parallel_registrations_of_one_email_make_one_account(
