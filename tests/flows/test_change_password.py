@@ -33,13 +33,6 @@ async def change(
     return ctx.outbox.take()
 
 
-async def remove_password(env: FlowEnv, email: str) -> None:
-    async with env.request() as ctx:
-        user = await find(ctx, email=email)
-        user.password = None
-        await ctx.store.put(user)
-
-
 # ---------------------------------------------------------------------- check_password_change
 async def test_the_right_current_password_and_a_good_new_one_pass(env: FlowEnv) -> None:
     async with env.request() as ctx:
@@ -100,7 +93,7 @@ async def test_the_new_password_must_pass_the_policy(
 
 
 async def test_a_user_without_a_password_skips_the_current_password(env: FlowEnv) -> None:
-    await remove_password(env, "joe@lp.com")
+    await env.update("joe@lp.com", password=None)
     async with env.request() as ctx:
         user = await find(ctx, email="joe@lp.com")
         await check_password_change(ctx, user, None, NEW_PASSWORD)
@@ -108,7 +101,7 @@ async def test_a_user_without_a_password_skips_the_current_password(env: FlowEnv
 
 
 async def test_a_user_without_a_password_still_meets_the_policy(env: FlowEnv) -> None:
-    await remove_password(env, "joe@lp.com")
+    await env.update("joe@lp.com", password=None)
     error = await check_error(env, None, "short", email="joe@lp.com")
     assert keys(error) == [("new_password", "PASSWORD_INVALID_LENGTH")]
 

@@ -210,10 +210,7 @@ async def test_expiry_follows_the_setting(env: FlowEnv) -> None:
 # ---------------------------------------------------------------------- what a link is bound to
 async def test_a_link_dies_when_the_address_changes(env: FlowEnv) -> None:
     token = await token_for(env, "matt@lp.com")
-    async with env.request() as ctx:
-        user = await find(ctx, email="matt@lp.com")
-        user.email = "matt.new@lp.com"
-        await ctx.store.put(user)
+    await env.update("matt@lp.com", email="matt.new@lp.com")
     assert keys(await confirm_error(env, token)) == [("", "INVALID_CONFIRMATION_TOKEN")]
     assert (await env.user(email="matt.new@lp.com")).confirmed_at is None
 

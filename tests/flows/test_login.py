@@ -103,10 +103,7 @@ async def test_every_attempt_costs_exactly_one_verification(
 
 
 async def test_an_account_without_a_password_costs_one_dummy_verification(env: FlowEnv) -> None:
-    async with env.request() as ctx:
-        user = await find(ctx, email="joe@lp.com")
-        user.password = None
-        await ctx.store.put(user)
+    await env.update("joe@lp.com", password=None)
     assert await sign_in_error(env, "joe@lp.com", PASSWORD) == [("", "GENERIC_AUTHN_FAILED")]
     assert env.pool.calls == ["dummy_verify"]
 
@@ -126,10 +123,7 @@ async def stale_hash(env: FlowEnv) -> str:
         hash_options={"argon2": {"time_cost": 2, "memory_cost": 8, "parallelism": 1}},
     )
     stale = other.hash(PASSWORD)
-    async with env.request() as ctx:
-        user = await find(ctx, email="matt@lp.com")
-        user.password = stale
-        await ctx.store.put(user)
+    await env.update("matt@lp.com", password=stale)
     return stale
 
 

@@ -19,7 +19,7 @@ from quart_security.flows.recover import (
     reset_token_for,
 )
 from quart_security.outbox import MailIntent
-from tests.support.flow_context import PASSWORD, FlowEnv, find, keys, link_values, only, refusal
+from tests.support.flow_context import PASSWORD, FlowEnv, keys, link_values, only, refusal
 from tests.support.race import rendezvous
 
 pytestmark = pytest.mark.settings(recoverable=True)
@@ -58,15 +58,6 @@ async def reset_error(env: FlowEnv, token: str, new_password: str) -> SecurityEr
         error = await refusal(reset_password(ctx, user, new_password))
     assert ctx.outbox.take() == []
     return error
-
-
-async def make(env: FlowEnv, email: str, **values: Any) -> None:
-    """Set fields of a stored account (an admin's change, outside the flows)."""
-    async with env.request() as ctx:
-        user = await find(ctx, email=email)
-        for name, value in values.items():
-            setattr(user, name, value)
-        await ctx.store.put(user)
 
 
 def shape(intent: MailIntent) -> tuple[str, str, list[str]]:
@@ -176,13 +167,13 @@ async def test_a_link_works_until_it_expires(env: FlowEnv) -> None:
 async def test_a_link_dies_when_the_stored_hash_changes(env: FlowEnv) -> None:
     token = await token_for(env, "matt@lp.com")
     # Even a new hash of the same password (a rehash) ends the link.
-    await make(env, "matt@lp.com", password=await env.passwords.hash(PASSWORD))
+    await env.update("matt@lp.com", password=await env.passwords.hash(PASSWORD))
     assert await check_error(env, token) == INVALID
 
 
 async def test_a_link_dies_when_the_account_is_disabled(env: FlowEnv) -> None:
     token = await token_for(env, "matt@lp.com")
-    await make(env, "matt@lp.com", active=False)
+    await env.update("matt@lp.com", active=False)
     assert await check_error(env, token) == INVALID
 
 
@@ -192,10 +183,10 @@ async def test_a_link_does_not_open_an_unconfirmed_account(env: FlowEnv) -> None
 
 
 async def test_a_passwordless_account_gets_a_link_until_a_password_is_set(env: FlowEnv) -> None:
-    await make(env, "joe@lp.com", password=None)
+    await env.update("joe@lp.com", password=None)
     token = await token_for(env, "joe@lp.com")
     assert (await check(env, token)).email == "joe@lp.com"
-    await make(env, "joe@lp.com", password=await env.passwords.hash(PASSWORD))
+    await env.update("joe@lp.com", password=await env.passwords.hash(PASSWORD))
     assert await check_error(env, token) == INVALID
 
 

@@ -277,6 +277,15 @@ class FlowEnv:
         async with self.store.unit_of_work():
             return await self.store.find_user(**criterion)
 
+    async def update(self, who: str, **values: Any) -> None:
+        """Set fields of the account whose email is ``who`` (an admin's change, not a flow)."""
+        async with self.store.unit_of_work():
+            user = await self.store.find_user(email=who)
+            assert user is not None, who
+            for name, value in values.items():
+                setattr(user, name, value)
+            await self.store.put(user)
+
     async def user_count(self) -> int:
         async with self.store.unit_of_work():
             db = getattr(self.store, "db", None)
