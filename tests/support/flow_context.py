@@ -45,7 +45,7 @@ from quart_security.crypto.password_policy import PasswordPolicy, context_words_
 from quart_security.crypto.passwords import PasswordContext, PasswordService
 from quart_security.crypto.tokens import TokenKit
 from quart_security.datastore.base import UserDatastore
-from quart_security.errors import Problem, SecurityError
+from quart_security.errors import SecurityError
 from quart_security.extension import SERIALIZER_SALTS
 from quart_security.flows.context import FlowContext
 from quart_security.identity import IdentityResolver
@@ -399,10 +399,6 @@ async def refusal(awaitable: Awaitable[Any]) -> SecurityError:
 def keys(error: SecurityError) -> list[tuple[str, str]]:
     """(field, message key) of each problem, in order."""
     return [(p.field, p.key) for p in error.problems]
-
-
-def problem(field: str, key: str, **kwargs: Any) -> Problem:
-    return Problem(field, key, kwargs)
 
 
 def only(intents: list[MailIntent]) -> MailIntent:
