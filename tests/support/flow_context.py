@@ -68,6 +68,7 @@ __all__ = [
     "link_values",
     "only",
     "refusal",
+    "settings_of",
 ]
 
 P = ParamSpec("P")
