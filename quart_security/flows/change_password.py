@@ -42,6 +42,8 @@ async def check_password_change(
             raise SecurityError("INVALID_PASSWORD", field="password")
         if ctx.policy.normalize(password) == ctx.policy.normalize(new_password):
             raise SecurityError("PASSWORD_IS_THE_SAME", field="password")
+    if not password_provided(new_password):
+        raise SecurityError("PASSWORD_NOT_PROVIDED", field="new_password")
     violations = await ctx.policy.validate(new_password, is_register=False, context={"user": user})
     if violations:
         first = violations[0]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..clock import format_duration
+from ..datastore.base import new_uniquifier
 from ..errors import SecurityError
 from ..identity import validate_email_address
 
@@ -41,29 +42,46 @@ def confirmation_link(ctx: FlowContext, user: Any) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- sending
-async def send_confirmation_instructions(ctx: FlowContext, user: Any) -> str:
-    """Mail the confirmation link to the STORED address; returns the token."""
+def _instructions(ctx: FlowContext, user: Any, to: str, *, deliver: bool = True) -> str:
     link, token = confirmation_link(ctx, user)
     ctx.mail(
         "EMAIL_TEMPLATE_CONFIRM",
         "EMAIL_SUBJECT_CONFIRM",
-        str(user.email),
+        to,
+        deliver=deliver,
         user=user,
         confirmation_link=link,
         confirmation_token=token,
         within=format_duration(ctx.config("CONFIRM_EMAIL_WITHIN")),
     )
+    return token
+
+
+async def send_confirmation_instructions(ctx: FlowContext, user: Any) -> str:
+    """Mail the confirmation link to the STORED address; returns the token."""
+    token = _instructions(ctx, user, str(user.email))
     await ctx.signal(
         signals.confirm_instructions_sent, user=user, token=token, confirmation_token=token
     )
     return token
 
 
+def _rehearse_instructions(ctx: FlowContext, email: str) -> None:
+    """The same token, link and mail for a stand-in, rendered and dropped.
+
+    So that, with generic responses, an unknown or already confirmed address
+    costs the work of a pending one (A-01.3). Nothing is sent or signalled.
+    """
+    stand_in = ctx.store.user_model(email=email, fs_uniquifier=new_uniquifier())
+    _instructions(ctx, stand_in, email, deliver=False)
+
+
 async def request_confirmation(ctx: FlowContext, email: Any) -> str:
     """/confirm POST: send new instructions; returns the canonical address asked for.
 
     With RETURN_GENERIC_RESPONSES an unknown or already confirmed address is
-    answered like a pending one (nothing is sent); without it they are the
+    answered like a pending one, at the same rendering cost (a stand-in mail
+    is rendered and dropped; nothing is sent); without it they are the
     USER_DOES_NOT_EXIST / ALREADY_CONFIRMED field errors Flask-Security gives.
     A malformed address is an error either way: it reveals nothing.
     """
@@ -74,14 +92,16 @@ async def request_confirmation(ctx: FlowContext, email: Any) -> str:
         raise SecurityError(problem or "INVALID_EMAIL_ADDRESS", field="email")
     generic = bool(ctx.config("RETURN_GENERIC_RESPONSES"))
     user = await ctx.store.find_user(case_insensitive=True, email=canonical)
+    refusal = None
     if user is None:
-        if generic:
-            return canonical
-        raise SecurityError("USER_DOES_NOT_EXIST", field="email")
-    if user.confirmed_at is not None:
-        if generic:
-            return canonical
-        raise SecurityError("ALREADY_CONFIRMED", field="email")
+        refusal = "USER_DOES_NOT_EXIST"
+    elif user.confirmed_at is not None:
+        refusal = "ALREADY_CONFIRMED"
+    if refusal is not None:
+        if not generic:
+            raise SecurityError(refusal, field="email")
+        _rehearse_instructions(ctx, canonical)
+        return canonical
     await send_confirmation_instructions(ctx, user)
     return canonical
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..clock import format_duration
+from ..crypto.password_policy import password_provided
 from ..datastore.base import new_uniquifier
 from ..errors import SecurityError
 from ..identity import validate_email_address
@@ -85,9 +86,9 @@ async def request_password_reset(ctx: FlowContext, submitted: Any) -> ResetReque
     if refusal is None:
         await send_reset_instructions(ctx, user)
         return ResetRequested(email, user)
-    rehearse_reset_instructions(ctx, email)
     if not ctx.config("RETURN_GENERIC_RESPONSES"):
         raise SecurityError(refusal, field="email")
+    rehearse_reset_instructions(ctx, email)
     return ResetRequested(email)
 
 
@@ -183,6 +184,8 @@ async def reset_password(ctx: FlowContext, user: Any, new_password: str) -> None
     (SecurityError on ``password``). INVALID_RESET_PASSWORD_TOKEN when another
     request used the link first (the compare-and-set lost): nothing changed.
     """
+    if not password_provided(new_password):
+        raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
     violations = await ctx.policy.validate(new_password, is_register=False, context={"user": user})
     if violations:
         first = violations[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from werkzeug.sansio.response import Response
 
@@ -55,6 +55,12 @@ class Decorators:
 
     def auth_token_required(self, fn: F) -> F:
         return self.auth_required("token")(fn)
+
+    @overload
+    def http_auth_required(self, realm: F) -> F: ...
+
+    @overload
+    def http_auth_required(self, realm: str | None = None) -> Callable[[F], F]: ...
 
     def http_auth_required(self, realm: Any = None) -> Any:
         """Basic auth; usable bare (``@http_auth_required``) or with a realm.

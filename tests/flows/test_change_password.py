@@ -81,8 +81,9 @@ async def test_the_same_password_in_another_unicode_form_is_refused(env: FlowEnv
         ("short", "PASSWORD_INVALID_LENGTH", {"length": 8}),
         ("MATT@lp.com", "PASSWORD_TOO_SIMPLE", {}),  # the account's own email
         ("a" * 129, "PASSWORD_INVALID_LENGTH", {"length": 8}),
+        ("          ", "PASSWORD_NOT_PROVIDED", {}),
     ],
-    ids=["short", "email", "too-long"],
+    ids=["short", "email", "too-long", "only-spaces"],
 )
 async def test_the_new_password_must_pass_the_policy(
     env: FlowEnv, new_password: str, key: str, kwargs: dict[str, Any]
