@@ -42,12 +42,7 @@ async def check_password_change(
             raise SecurityError("INVALID_PASSWORD", field="password")
         if ctx.policy.normalize(password) == ctx.policy.normalize(new_password):
             raise SecurityError("PASSWORD_IS_THE_SAME", field="password")
-    if not password_provided(new_password):
-        raise SecurityError("PASSWORD_NOT_PROVIDED", field="new_password")
-    violations = await ctx.policy.validate(new_password, is_register=False, context={"user": user})
-    if violations:
-        first = violations[0]
-        raise SecurityError(first.message_key, field="new_password", **first.kwargs)
+    await ctx.check_new_password(new_password, user, "new_password")
 
 
 async def change_user_password(

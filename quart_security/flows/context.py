@@ -18,6 +18,8 @@ from blinker import Signal
 
 from .. import signals
 from ..clock import Clock, utcnow_naive
+from ..crypto.password_policy import password_provided
+from ..errors import SecurityError
 from ..outbox import MailIntent, Outbox, template_name
 
 if TYPE_CHECKING:
@@ -75,6 +77,19 @@ class FlowContext:
         template = template_name(self.config(template_key))
         subject = str(self.config(subject_key))
         self.outbox.add(MailIntent(template, subject, recipient, context, deliver))
+
+    async def check_new_password(self, password: Any, user: Any, field: str) -> None:
+        """SecurityError on ``field`` unless ``password`` may replace ``user``'s.
+
+        Given (not only whitespace), then the policy (length, context words,
+        ...), first violation only, as Flask-Security reports it.
+        """
+        if not password_provided(password):
+            raise SecurityError("PASSWORD_NOT_PROVIDED", field=field)
+        violations = await self.policy.validate(password, is_register=False, context={"user": user})
+        if violations:
+            first = violations[0]
+            raise SecurityError(first.message_key, field=field, **first.kwargs)
 
     async def verify_password(self, user: Any, password: str) -> bool:
         """One verification whatever happens, and a transparent rehash on success.

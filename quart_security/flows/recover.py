@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..clock import format_duration
-from ..crypto.password_policy import password_provided
 from ..datastore.base import new_uniquifier
 from ..errors import SecurityError
 from ..identity import validate_email_address
@@ -184,12 +183,7 @@ async def reset_password(ctx: FlowContext, user: Any, new_password: str) -> None
     (SecurityError on ``password``). INVALID_RESET_PASSWORD_TOKEN when another
     request used the link first (the compare-and-set lost): nothing changed.
     """
-    if not password_provided(new_password):
-        raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
-    violations = await ctx.policy.validate(new_password, is_register=False, context={"user": user})
-    if violations:
-        first = violations[0]
-        raise SecurityError(first.message_key, field="password", **first.kwargs)
+    await ctx.check_new_password(new_password, user, "password")
     expected = getattr(user, "password", None)
     new_hash = await ctx.passwords.hash(new_password)
     if not await ctx.store.compare_and_set(user, "password", expected, new_hash):
