@@ -30,6 +30,23 @@ from .decorators import (
     unauth_csrf,
 )
 from .extension import Security
+from .forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ChangeUsernameForm,
+    ConfirmRegisterForm,
+    ForgotPasswordForm,
+    Form,
+    FormInfo,
+    LoginForm,
+    LogoutForm,
+    RegisterForm,
+    RegisterFormV2,
+    ResetPasswordForm,
+    SendConfirmationForm,
+    UsernameRecoveryForm,
+    VerifyForm,
+)
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
@@ -59,20 +76,31 @@ from .signals import (
     wan_deleted,
     wan_registered,
 )
-from .web.forms import LoginForm, LogoutForm, VerifyForm
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnonymousUser",
+    "ChangeEmailForm",
+    "ChangePasswordForm",
+    "ChangeUsernameForm",
+    "ConfirmRegisterForm",
     "EmailValidateException",
+    "ForgotPasswordForm",
+    "Form",
+    "FormInfo",
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "RegisterForm",
+    "RegisterFormV2",
+    "ResetPasswordForm",
     "RoleMixin",
     "Security",
+    "SendConfirmationForm",
     "UserDatastore",
     "UserMixin",
+    "UsernameRecoveryForm",
     "VerifyForm",
     "WebAuthnMixin",
     "admin_change_password",

@@ -572,12 +572,12 @@ DURATION_KEYS: Final = frozenset(
 # Form class overrides Flask-Security also reads from config
 # (SECURITY_LOGIN_FORM, ...) or from Security() arguments (login_form=...),
 # plus the RENDER_TEMPLATE hook. Known, so not reported as typos, but without
-# defaults; none is built yet (KEY_STATUS), so setting one at all is refused.
-FORM_KEYS: Final = frozenset(
+# defaults. The forms of built features are honoured (web/form_info.py checks
+# each class); those of features not built yet are refused when set at all.
+BUILT_FORM_KEYS: Final = frozenset(
     name.upper()
     for name in (
         "login_form",
-        "logout_form",
         "verify_form",
         "change_email_form",
         "confirm_register_form",
@@ -587,6 +587,14 @@ FORM_KEYS: Final = frozenset(
         "change_password_form",
         "change_username_form",
         "send_confirmation_form",
+        "username_recovery_form",
+        "render_template",
+    )
+)
+FORM_KEYS: Final = BUILT_FORM_KEYS | frozenset(
+    name.upper()
+    for name in (
+        "logout_form",
         "passwordless_login_form",
         "two_factor_verify_code_form",
         "two_factor_setup_form",
@@ -595,7 +603,6 @@ FORM_KEYS: Final = frozenset(
         "mf_recovery_form",
         "mf_recovery_codes_form",
         "refresh_token_form",
-        "username_recovery_form",
         "us_signin_form",
         "us_setup_form",
         "us_setup_validate_form",
@@ -606,15 +613,18 @@ FORM_KEYS: Final = frozenset(
         "wan_signin_response_form",
         "wan_delete_form",
         "wan_verify_form",
-        "render_template",
     )
 )
 
-#: The status of every key: the table's, and NOT_YET for every form key.
+#: The status of every key: the table's, and for the form keys whether their
+#: feature is built.
 KEY_STATUS: Final[Mapping[str, Status]] = MappingProxyType(
     {
         **{key: entry.status for key, entry in _ENTRIES.items()},
-        **dict.fromkeys(sorted(FORM_KEYS), Status.NOT_YET),
+        **{
+            key: Status.HONOURED if key in BUILT_FORM_KEYS else Status.NOT_YET
+            for key in sorted(FORM_KEYS)
+        },
     }
 )
 
@@ -1068,7 +1078,7 @@ def not_built_settings(
         problems.append(
             f"{name} {NOT_BUILT}; remove it or set it back to {_shown(entry.default)}{note}"
         )
-    for key in sorted(FORM_KEYS):
+    for key in sorted(FORM_KEYS - BUILT_FORM_KEYS):
         what = "a render_template hook" if key == "RENDER_TEMPLATE" else "a form class override"
         if PREFIX + key in app_config:
             problems.append(f"{PREFIX}{key} {NOT_BUILT} ({what}); remove it")
@@ -1367,6 +1377,7 @@ class ConfigView:
 __all__ = [
     "ADDED_KEYS",
     "ADDED_MESSAGES",
+    "BUILT_FORM_KEYS",
     "DEFAULT_CONFIG",
     "DEFAULT_MESSAGES",
     "DURATION_KEYS",

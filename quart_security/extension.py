@@ -30,6 +30,7 @@ from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directorie
 from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
+from .web.form_info import FormInfo, check_form_info, configure_forms
 from .web.form_input import DEFAULT_BODY_LIMIT
 from .web.hooks import Hooks
 from .web.websocket_origin import Origin, allowed_origins, parse_origin
@@ -53,7 +54,29 @@ SERIALIZER_SALTS = {
 
 
 #: Security() keywords that are not settings and that this code honours.
-EXTENSION_ARGUMENTS = frozenset({"mail_util_cls"})
+EXTENSION_ARGUMENTS = frozenset({"mail_util_cls", "render_template"})
+
+#: A template context processor: returns names for a page's (or mail's)
+#: context; sync, or async on Quart.
+ContextProcessor = Callable[[], Any]
+
+#: The pages (and "mail") that run context processors, by registrar name.
+#: Two-factor, unified sign-in, WebAuthn and recovery-code pages come with
+#: their features.
+CONTEXT_PROCESSOR_GROUPS = (
+    "login",
+    "logout",
+    "verify",
+    "register",
+    "send_confirmation",
+    "forgot_password",
+    "reset_password",
+    "change_password",
+    "change_email",
+    "change_username",
+    "recover_username",
+    "mail",
+)
 
 
 class Adapter:
@@ -90,7 +113,11 @@ class Security:
         self._kwargs = kwargs
         #: The app's callbacks (Flask-Security's signatures), web/hooks.py.
         self.hooks = Hooks()
-        self.context_processors: list[Callable[[], Mapping[str, Any]]] = []
+        #: The app's template context processors by page ("global": every
+        #: page and mail), Flask-Security's ``*_context_processor`` methods.
+        self.context_processors: dict[str, list[ContextProcessor]] = {}
+        #: Form name -> FormInfo (web/form_info.py), built at init_app.
+        self.forms: dict[str, FormInfo] = {}
         #: The authentication pipeline's second-factor plugins, asked in order
         #: (flows/authentication.py). Only the null plugin exists so far.
         self.second_factor_plugins: list[SecondFactorPlugin] = [NoSecondFactor()]
@@ -124,6 +151,8 @@ class Security:
         self._check_models()
         self._default_session_samesite(app.config)
         self._build(app.config)
+        self.forms = configure_forms(self._kwargs, app.config, self.store.user_model)
+        self.render_template_hook = self._render_template_hook()
         app.extensions["security"] = self
         adapter_class = self.adapter_class
         if adapter_class is None:
@@ -342,6 +371,62 @@ class Security:
         """Answer a stale authentication: ``cb(within, grace)`` (timedeltas)."""
         self.hooks.reauthn = cb
 
-    def context_processor(self, fn: Callable[[], Mapping[str, Any]]) -> None:
-        """Add ``fn()``'s names to the context of the library's pages."""
-        self.context_processors.append(fn)
+    # ------------------------------------------------------------------ customisation
+    def set_form_info(self, name: str, form_info: FormInfo) -> None:
+        """Use ``form_info`` (a class and/or an instantiator) for the form ``name``."""
+        check_form_info(name, form_info, self.store.user_model)
+        self.forms[name] = form_info
+
+    def _render_template_hook(self) -> Callable[..., Any] | None:
+        """The ``render_template`` argument: ``fn(template, **context)``, sync or async."""
+        hook = self._kwargs.get("render_template")
+        if hook is not None and not callable(hook):
+            raise ConfigurationError("render_template must be a callable(template, **context)")
+        return hook
+
+    def _add_context_processor(self, group: str, fn: ContextProcessor) -> None:
+        if not callable(fn):
+            raise ConfigurationError("a context processor must be a callable returning a dict")
+        processors = self.context_processors.setdefault(group, [])
+        if fn not in processors:
+            processors.append(fn)
+
+    def context_processor(self, fn: ContextProcessor) -> None:
+        """Add ``fn()``'s names to every library page and mail."""
+        self._add_context_processor("global", fn)
+
+    def login_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("login", fn)
+
+    def logout_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("logout", fn)
+
+    def verify_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("verify", fn)
+
+    def register_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("register", fn)
+
+    def send_confirmation_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("send_confirmation", fn)
+
+    def forgot_password_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("forgot_password", fn)
+
+    def reset_password_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("reset_password", fn)
+
+    def change_password_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("change_password", fn)
+
+    def change_email_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("change_email", fn)
+
+    def change_username_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("change_username", fn)
+
+    def recover_username_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("recover_username", fn)
+
+    def mail_context_processor(self, fn: ContextProcessor) -> None:
+        self._add_context_processor("mail", fn)

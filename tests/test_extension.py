@@ -120,8 +120,8 @@ ISSUE_EXAMPLES: list[tuple[dict[str, Any], list[str]]] = [
     ({"SECURITY_UNIFIED_SIGNIN": True}, ["SECURITY_UNIFIED_SIGNIN"]),
     ({"SECURITY_PASSWORD_CHECK_BREACHED": True}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
     ({"SECURITY_PASSWORD_CHECK_BREACHED": "strict"}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
-    ({"SECURITY_LOGIN_FORM": type("MyLoginForm", (), {})}, ["SECURITY_LOGIN_FORM"]),
-    ({"SECURITY_REGISTER_FORM": object}, ["SECURITY_REGISTER_FORM"]),
+    ({"SECURITY_US_SIGNIN_FORM": type("MySigninForm", (), {})}, ["SECURITY_US_SIGNIN_FORM"]),
+    ({"SECURITY_WAN_REGISTER_FORM": object}, ["SECURITY_WAN_REGISTER_FORM"]),
     (
         {"SECURITY_TWO_FACTOR_IMPLEMENTATIONS": {"code": "myapp.tf.CodePlugin"}},
         ["SECURITY_TWO_FACTOR_IMPLEMENTATIONS"],
@@ -156,16 +156,16 @@ def test_the_refusal_says_how_to_fix_it(build: Build) -> None:
         " remove it or set it back to False"
     )
     assert expected in text
-    text = refusal(build, {"SECURITY_LOGIN_FORM": object})
-    assert "SECURITY_LOGIN_FORM is not built yet in quart-flask-security" in text
+    text = refusal(build, {"SECURITY_TWO_FACTOR_SETUP_FORM": object})
+    assert "SECURITY_TWO_FACTOR_SETUP_FORM is not built yet in quart-flask-security" in text
     assert "remove it" in text
 
 
-def test_form_overrides_given_to_the_constructor_are_refused(build: Build) -> None:
-    # Flask-Security takes form classes (and render_template) as Security() arguments too.
-    text = refusal(build, {}, login_form=object, render_template=print)
-    assert f"login_form {NOT_BUILT}" in text
-    assert f"render_template {NOT_BUILT}" in text
+def test_form_overrides_of_features_not_built_are_refused(build: Build) -> None:
+    # Flask-Security takes form classes as Security() arguments too.
+    text = refusal(build, {}, us_signin_form=object, two_factor_rescue_form=object)
+    assert f"us_signin_form {NOT_BUILT}" in text
+    assert f"two_factor_rescue_form {NOT_BUILT}" in text
 
 
 def test_feature_switches_given_as_kwargs_are_refused(build: Build) -> None:

@@ -1,9 +1,12 @@
 """Registration (Flask-Security 5.9's RegisterFormV2 and ``register_user``).
 
-Only three values ever reach ``create_user``: the canonical email, the password
-hash and (with USERNAME_ENABLE) the canonical username. Whatever else a client
-posts (roles, active, confirmed_at, fs_uniquifier, ...) is never read, so it
-cannot be mass-assigned (reference/security.md R-66).
+What reaches ``create_user``: the canonical email, the password hash, (with
+USERNAME_ENABLE) the canonical username, and the fields the app's own
+registration form declares that the user model has (Flask-Security's
+extended register form). Whatever else a client posts (roles, active,
+confirmed_at, fs_uniquifier, ...) is never read, so it cannot be
+mass-assigned (reference/security.md R-66); a form that declares one of the
+library's own attributes is refused at start-up (web/form_info.py).
 
 Every input is validated before anything is written: the datastore sees one
 ``create_user``, flushed so that the database's unique indexes judge a race,
@@ -24,7 +27,8 @@ at the flush) is treated exactly like one that found the account up front.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
@@ -47,6 +51,13 @@ class RegistrationInput:
     password_confirm: Any = None
     username: Any = None
     next: Any = None
+    #: Whether the form asks for the password twice (None: PASSWORD_CONFIRM_REQUIRED).
+    retype_required: bool | None = None
+    #: Fields of the app's registration form that the user model has: stored
+    #: on the new user as they are (the form's validators have judged them).
+    user_fields: Mapping[str, Any] = field(default_factory=dict)
+    #: Every field the app's form added, for the signals' ``form_data``.
+    form_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,10 @@ async def _check_password(
         )
         problems.extend(Problem("password", v.message_key, dict(v.kwargs)) for v in violations)
         usable = None if violations else password
-    if ctx.config("PASSWORD_CONFIRM_REQUIRED"):
+    retype_required = data.retype_required
+    if retype_required is None:
+        retype_required = bool(ctx.config("PASSWORD_CONFIRM_REQUIRED"))
+    if retype_required:
         retyped = data.password_confirm
         if retyped is not None and not isinstance(retyped, str):
             problems.append(Problem("password_confirm", "INVALID_INPUT"))
@@ -181,7 +195,7 @@ async def check_registration(ctx: FlowContext, data: RegistrationInput) -> _Chec
     if taken and not generic:
         raise SecurityError.of(taken)
     assert email is not None
-    form_data: dict[str, Any] = {"email": email, "next": data.next}
+    form_data: dict[str, Any] = {**data.form_data, "email": email, "next": data.next}
     if ctx.config("USERNAME_ENABLE"):
         form_data["username"] = username
     return _Checked(
@@ -214,7 +228,8 @@ async def register_user(ctx: FlowContext, data: RegistrationInput) -> Registered
         await register_existing(ctx, checked)
         return Registered(checked.email)
     store = ctx.store
-    fields: dict[str, Any] = {"email": checked.email, "password": hashed}
+    # The app's own fields first, so none of them can stand in for ours.
+    fields: dict[str, Any] = {**data.user_fields, "email": checked.email, "password": hashed}
     if checked.username:
         fields["username"] = checked.username
     try:

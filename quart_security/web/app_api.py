@@ -15,6 +15,7 @@ from ..flows.change_password import change_user_password
 from ..outbox import MailIntent, Outbox
 from ..state import request_state
 from .flow_context import flow_context
+from .templates import mail_renderer
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -26,7 +27,7 @@ def _outbox(port: WebPort, in_request: bool) -> Outbox:
 
 
 async def _deliver_now(security: Security, port: WebPort, outbox: Outbox) -> None:
-    messages = await security.mailer.render_all(outbox.take(), port.render_template)
+    messages = await security.mailer.render_all(outbox.take(), mail_renderer(security, port))
     await security.mailer.flush(messages)
 
 

@@ -31,6 +31,7 @@ from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
 from .responses import apply_cache_control, input_error_response
 from .routes import Route, enabled_routes
+from .templates import mail_renderer
 
 if TYPE_CHECKING:
     from ..extension import Security
@@ -55,7 +56,7 @@ async def settle(security: Security, port: WebPort, response: Response) -> Respo
     no mail; the unit of work is rolled back.
     """
     state = request_state(port.g)
-    messages = await security.mailer.render_all(state.outbox.take(), port.render_template)
+    messages = await security.mailer.render_all(state.outbox.take(), mail_renderer(security, port))
     try:
         await security.store.end_unit_of_work(commit=True)
     except Exception:

@@ -16,7 +16,7 @@ from werkzeug.sansio.response import Response
 from .csrf import generate_csrf
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
-from .templates import page_context
+from .templates import page_group, processor_context, renderer
 from .urls import safe_next_url
 
 if TYPE_CHECKING:
@@ -104,11 +104,15 @@ async def json_ok(
 
 
 def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str]]:
-    """The form's errors as translated messages, per field."""
-    return {
+    """The form's errors per field: the library's translated, then the app's
+    validators' text as they wrote it."""
+    errors = {
         field: [security.message(k, **form.message_kwargs.get(k, {})) for k in keys]
         for field, keys in form.key_errors.items()
     }
+    for field, texts in form.app_errors().items():
+        errors.setdefault(field, []).extend(t for t in texts if t not in errors.get(field, []))
+    return errors
 
 
 async def render_page(
@@ -123,21 +127,29 @@ async def render_page(
     """An HTML page from the template named by a SECURITY_*_TEMPLATE key.
 
     The template gets the form, its errors, a CSRF token, what the app's
-    ``security.context_processor`` functions add, and ``context``; the names
-    every template gets come from the adapters' context processor
-    (web/templates.py).
+    context processors add (global, then this page's), and ``context``; the
+    names every template gets come from the adapters' context processor
+    (web/templates.py). An app's ``render_template`` hook renders it instead
+    when there is one.
     """
     errors = message_errors(security, form) if form is not None else {}
-    html = await port.render_template(
+    rendered = await renderer(security, port)(
         security.cv(template_key),
-        form=form,
-        field_errors=errors,
-        form_errors=errors.get("", []),
-        csrf_token=generate_csrf(security, port),
-        **page_context(security),
-        **context,
+        **{
+            # The app's names first: the library's own (form, csrf_token, ...) win.
+            **await processor_context(security, page_group(template_key)),
+            "form": form,
+            "field_errors": errors,
+            "form_errors": errors.get("", []),
+            "csrf_token": generate_csrf(security, port),
+            **context,
+        },
     )
-    return port.make_response(html, status, {"Content-Type": HTML})
+    if isinstance(rendered, Response):  # an app's render_template hook may answer itself
+        if status != 200:
+            rendered.status_code = status
+        return rendered
+    return port.make_response(rendered, status, {"Content-Type": HTML})
 
 
 async def form_failure(

@@ -96,7 +96,9 @@ async def sql_store(backend: str, tmp_path: Any) -> tuple[UserDatastore[Any, Any
 
 async def mongo_store(backend: str) -> tuple[UserDatastore[Any, Any], Any]:
     from quart_security.datastore.mongo import MongoUserDatastore
-    from quart_security.models.mongo import MongoRole, MongoUser, MongoWebAuthn
+    from quart_security.models.mongo import MongoRole, MongoWebAuthn
+
+    from .models import MongoProfileUser
 
     url = os.environ.get("QS_TEST_MONGO_URL")
     if not url:
@@ -111,7 +113,7 @@ async def mongo_store(backend: str) -> tuple[UserDatastore[Any, Any], Any]:
         client = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
     name = f"qs_http_{uuid.uuid4().hex[:16]}"
     store = MongoUserDatastore(
-        client[name], MongoUser, MongoRole, MongoWebAuthn, create_indexes_on_start=True
+        client[name], MongoProfileUser, MongoRole, MongoWebAuthn, create_indexes_on_start=True
     )
     await store.create_indexes()
 
@@ -129,6 +131,7 @@ async def create_test_app(
     tmp_path: Any,
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
+    security_kwargs: Mapping[str, Any] | None = None,
 ) -> BuiltApp:
     if backend in MONGO_BACKENDS:
         datastore, close = await mongo_store(backend)
@@ -147,7 +150,7 @@ async def create_test_app(
     app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})
     app.config.update({"SECURITY_" + k.upper(): v for k, v in (settings or {}).items()})
     clock = FrozenClock()
-    security = Security(app, datastore, clock=clock)
+    security = Security(app, datastore, clock=clock, **(security_kwargs or {}))
     _add_test_routes(app)
     async with app.app_context():
         async with datastore.unit_of_work():

@@ -12,6 +12,7 @@ uses (tests/support/flask_client.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -52,7 +53,9 @@ class Role(db.Model, fsqla.FsRoleMixin):  # type: ignore[name-defined,misc]
 
 
 class User(db.Model, fsqla.FsUserMixin):  # type: ignore[name-defined,misc]
-    pass
+    # An app's own profile fields (Flask-Security's extended register form).
+    first_name = db.Column(db.String(64))
+    last_name = db.Column(db.String(64))
 
 
 class WebAuthn(db.Model, fsqla.FsWebAuthnMixin):  # type: ignore[name-defined,misc]
@@ -107,6 +110,7 @@ def build_flask_app(
     app_settings: Mapping[str, Any] | None = None,
     *,
     seed: bool = True,
+    security_kwargs: Mapping[str, Any] | None = None,
 ) -> FlaskBuiltApp:
     """Build (and seed: a fresh database) the app; sync, so call it where no loop runs."""
     app = Flask(__name__)
@@ -125,7 +129,7 @@ def build_flask_app(
     db.init_app(app)
     datastore = SQLAlchemyUserDatastore(db, User, Role, WebAuthn)
     clock = FrozenClock()
-    security = Security(app, datastore, clock=clock)
+    security = Security(app, datastore, clock=clock, **(security_kwargs or {}))
     add_test_routes(app)
     if not seed:
         return FlaskBuiltApp(FlaskTestApp(app), security, datastore.async_store, datastore, clock)
@@ -157,8 +161,18 @@ async def flask_test_app(
     tmp_path: Any,
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
+    security_kwargs: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FlaskBuiltApp]:
-    built = await asyncio.to_thread(build_flask_app, backend, tmp_path, settings, app_settings)
+    built = await asyncio.to_thread(
+        functools.partial(
+            build_flask_app,
+            backend,
+            tmp_path,
+            settings,
+            app_settings,
+            security_kwargs=security_kwargs,
+        )
+    )
     try:
         yield built
     finally:

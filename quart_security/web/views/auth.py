@@ -14,8 +14,7 @@ from .. import authn, guards
 from ..csrf import check_csrf, library_body_token
 from ..envelope import render_json, want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import LoginForm, VerifyForm
+from ..form_info import build_form
 from ..login_session import logout_user, mark_fresh, sign_in
 from ..responses import (
     csrf_failure,
@@ -52,8 +51,10 @@ async def login(security: Security, port: WebPort) -> Response:
             return await json_ok(security, port, payload, user=user)
         if user is not None:
             return port.redirect(view_url(security, port, "POST_LOGIN_VIEW"))
-        form = LoginForm(formdata=None, next=port.request.args.get("next", ""))
-        return await render_page(security, port, LOGIN_TEMPLATE, form=form)
+        form = await build_form(
+            security, port, "login_form", from_request=False, next=port.request.args.get("next", "")
+        )
+        return await render_page(security, port, LOGIN_TEMPLATE, form=form, login_user_form=form)
 
     if user is not None:
         failure = await guards.require_anonymous(security, port)
@@ -62,11 +63,11 @@ async def login(security: Security, port: WebPort) -> Response:
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = LoginForm(formdata=await request_form(security, port))
-    form.check()
+    form = await build_form(security, port, "login_form")
+    await form.validate_async()
     refuse_unsafe_next(security, port, form)
-    if form.key_errors:
-        return await form_failure(security, port, form, LOGIN_TEMPLATE)
+    if form.has_errors():
+        return await form_failure(security, port, form, LOGIN_TEMPLATE, login_user_form=form)
     field, identity = form.identity()
     ctx = flow_context(security, port)
     try:
@@ -76,7 +77,9 @@ async def login(security: Security, port: WebPort) -> Response:
         if result.refusal is not None:
             raise login_failure(ctx.config, result.refusal, field)
     except SecurityError as exc:
-        return await form_failure(security, port, form, LOGIN_TEMPLATE, error=exc)
+        return await form_failure(
+            security, port, form, LOGIN_TEMPLATE, error=exc, login_user_form=form
+        )
     if is_json:
         return await json_ok(
             security, port, result.payload(), user=user, with_token=wants_auth_token(port)
@@ -121,14 +124,23 @@ async def verify(security: Security, port: WebPort) -> Response:
                 "oauth_providers": [],
             }
             return await json_ok(security, port, payload, user=user)
-        form = VerifyForm(formdata=None, next=port.request.args.get("next", ""))
-        return await render_page(security, port, VERIFY_TEMPLATE, form=form)
-    form = VerifyForm(formdata=await request_form(security, port))
-    if not form.check():
-        return await form_failure(security, port, form, VERIFY_TEMPLATE)
+        form = await build_form(
+            security,
+            port,
+            "verify_form",
+            from_request=False,
+            user=user,
+            next=port.request.args.get("next", ""),
+        )
+        return await render_page(security, port, VERIFY_TEMPLATE, form=form, verify_form=form)
+    form = await build_form(security, port, "verify_form", user=user)
+    if not await form.validate_async():
+        return await form_failure(security, port, form, VERIFY_TEMPLATE, verify_form=form)
     if not await flow_context(security, port).verify_password(user, str(form.password.data)):
         error = SecurityError("INVALID_PASSWORD", field="password")
-        return await form_failure(security, port, form, VERIFY_TEMPLATE, error=error)
+        return await form_failure(
+            security, port, form, VERIFY_TEMPLATE, error=error, verify_form=form
+        )
     mark_fresh(security, port)
     if is_json:
         return await json_ok(security, port, user=user, with_token=wants_auth_token(port))

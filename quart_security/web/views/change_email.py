@@ -11,15 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
-from wtforms import EmailField, SubmitField
 
 from ...errors import SecurityError
 from ...flows.change_email import confirm_change, request_change
 from .. import authn, guards, routes
 from ..envelope import want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
 from ..responses import form_failure, json_ok, render_page
 from ..urls import spa_url, url_for_security
 
@@ -28,15 +26,6 @@ if TYPE_CHECKING:
     from ..port import WebPort
 
 TEMPLATE = "CHANGE_EMAIL_TEMPLATE"
-
-
-class ChangeEmailForm(SecurityForm):
-    email = EmailField("New Email Address")
-    submit = SubmitField("Change Email")
-
-    def check_fields(self) -> None:
-        if not self.email.data:
-            self.add_error("email", "EMAIL_NOT_PROVIDED")
 
 
 async def change_email(security: Security, port: WebPort) -> Response:
@@ -54,17 +43,27 @@ async def change_email(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if is_json:
             return await json_ok(security, port, {"current_email": user.email}, user=user)
-        form = ChangeEmailForm(formdata=None)
-        return await render_page(security, port, TEMPLATE, form=form, current_email=user.email)
+        form = await build_form(security, port, "change_email_form", from_request=False)
+        return await render_page(
+            security, port, TEMPLATE, form=form, change_email_form=form, current_email=user.email
+        )
 
-    form = ChangeEmailForm(formdata=await request_form(security, port))
-    if not form.check():
-        return await form_failure(security, port, form, TEMPLATE, current_email=user.email)
+    form = await build_form(security, port, "change_email_form")
+    if not await form.validate_async():
+        return await form_failure(
+            security, port, form, TEMPLATE, change_email_form=form, current_email=user.email
+        )
     try:
         new_email = await request_change(flow_context(security, port), user, form.email.data)
     except SecurityError as exc:
         return await form_failure(
-            security, port, form, TEMPLATE, error=exc, current_email=user.email
+            security,
+            port,
+            form,
+            TEMPLATE,
+            error=exc,
+            change_email_form=form,
+            current_email=user.email,
         )
     # The same answer whether the address was free or (generic responses)
     # already someone else's: the address has not changed yet.
@@ -74,7 +73,7 @@ async def change_email(security: Security, port: WebPort) -> Response:
         security,
         port,
         TEMPLATE,
-        form=ChangeEmailForm(formdata=None),
+        form=await build_form(security, port, "change_email_form", from_request=False),
         current_email=user.email,
         info_message=security.message("CHANGE_EMAIL_SENT", email=new_email),
     )

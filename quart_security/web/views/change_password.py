@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
-from wtforms import PasswordField, SubmitField
 
-from ...crypto.password_policy import password_provided
 from ...errors import SecurityError
 from ...flows import change_password as flow
 from ...flows.authentication import Proof
@@ -22,8 +20,7 @@ from ...state import request_state
 from .. import authn, guards
 from ..envelope import want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
 from ..login_session import sign_in
 from ..responses import form_failure, json_ok, render_page, wants_auth_token
 from ..urls import view_url
@@ -34,28 +31,6 @@ if TYPE_CHECKING:
 
 
 TEMPLATE = "CHANGE_PASSWORD_TEMPLATE"
-
-
-class ChangePasswordForm(SecurityForm):
-    password = PasswordField("Password")
-    new_password = PasswordField("New Password")
-    new_password_confirm = PasswordField("Retype Password")
-    submit = SubmitField("Change Password")
-
-    def check_fields(self) -> None:
-        for name in ("password", "new_password", "new_password_confirm"):
-            value = getattr(self, name).data
-            if value is not None and not isinstance(value, str):
-                self.add_error(name, "INVALID_INPUT")
-        if self.key_errors:
-            return
-        new, confirm = self.new_password.data, self.new_password_confirm.data
-        if not password_provided(new):
-            self.add_error("new_password", "PASSWORD_NOT_PROVIDED")
-        if not password_provided(confirm):
-            self.add_error("new_password_confirm", "PASSWORD_NOT_PROVIDED")
-        elif password_provided(new) and new != confirm:
-            self.add_error("new_password_confirm", "RETYPE_PASSWORD_MISMATCH")
 
 
 def _keeps_remember_cookie(security: Security, port: WebPort, uniquifier: str) -> bool:
@@ -84,13 +59,13 @@ async def change_password(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if want_json(security, port):
             return await json_ok(security, port, context, user=user)
-        form = ChangePasswordForm(formdata=None)
+        form = await build_form(security, port, "change_password_form", from_request=False)
         return await render_page(
             security, port, TEMPLATE, form=form, change_password_form=form, **context
         )
 
-    form = ChangePasswordForm(formdata=await request_form(security, port))
-    if not form.check():
+    form = await build_form(security, port, "change_password_form")
+    if not await form.validate_async():
         return await form_failure(
             security, port, form, TEMPLATE, change_password_form=form, **context
         )

@@ -8,15 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
-from wtforms import StringField, SubmitField
 
 from ...errors import SecurityError
 from ...flows.change_username import change_username as change_user_username
 from .. import authn, guards
 from ..envelope import error_payload, render_json, want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
 from ..responses import form_failure, json_ok, render_page
 from ..urls import view_url
 
@@ -25,15 +23,6 @@ if TYPE_CHECKING:
     from ..port import WebPort
 
 TEMPLATE = "CHANGE_USERNAME_TEMPLATE"
-
-
-class ChangeUsernameForm(SecurityForm):
-    username = StringField("New Username")
-    submit = SubmitField("Change Username")
-
-    def check_fields(self) -> None:
-        if not self.username.data:
-            self.add_error("username", "USERNAME_NOT_PROVIDED")
 
 
 async def _not_found(security: Security, port: WebPort) -> Response:
@@ -61,17 +50,27 @@ async def change_username(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if want_json(security, port):
             return await json_ok(security, port, {"current_username": current}, user=user)
-        form = ChangeUsernameForm(formdata=None)
-        return await render_page(security, port, TEMPLATE, form=form, current_username=current)
+        form = await build_form(security, port, "change_username_form", from_request=False)
+        return await render_page(
+            security, port, TEMPLATE, form=form, change_username_form=form, current_username=current
+        )
 
-    form = ChangeUsernameForm(formdata=await request_form(security, port))
-    if not form.check():
-        return await form_failure(security, port, form, TEMPLATE, current_username=current)
+    form = await build_form(security, port, "change_username_form")
+    if not await form.validate_async():
+        return await form_failure(
+            security, port, form, TEMPLATE, change_username_form=form, current_username=current
+        )
     try:
         await change_user_username(flow_context(security, port), user, form.username.data)
     except SecurityError as exc:
         return await form_failure(
-            security, port, form, TEMPLATE, error=exc, current_username=current
+            security,
+            port,
+            form,
+            TEMPLATE,
+            error=exc,
+            change_username_form=form,
+            current_username=current,
         )
     if want_json(security, port):
         return await json_ok(security, port, user=user)

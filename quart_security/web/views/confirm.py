@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
-from wtforms import EmailField, SubmitField
 
 from ...errors import SecurityError
 from ...flows.authentication import Proof
@@ -21,8 +20,8 @@ from ...flows.confirm import confirm_email_token, request_confirmation
 from .. import authn, guards, routes
 from ..envelope import want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
+from ..forms import SendConfirmationForm
 from ..login_session import logout_user, sign_in
 from ..responses import flash, form_failure, json_ok, render_page
 from ..urls import spa_url, url_for_security, view_url
@@ -34,11 +33,6 @@ if TYPE_CHECKING:
 TEMPLATE_KEY = "SEND_CONFIRMATION_TEMPLATE"
 #: The token is in the URL: keep it out of Referer headers of whatever comes next.
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}
-
-
-class SendConfirmationForm(SecurityForm):
-    email = EmailField("Email Address", render_kw={"autocomplete": "email"})
-    submit = SubmitField("Resend Confirmation Instructions")
 
 
 # ---------------------------------------------------------------------- redirects
@@ -81,13 +75,17 @@ async def send_confirmation(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if is_json:
             return await json_ok(security, port)
-        form = SendConfirmationForm(email=port.request.args.get("email", ""))
+        email = port.request.args.get("email", "")
+        form = await build_form(security, port, "send_confirmation_form", from_request=False)
+        form.email.data = email
         return await _page(security, port, form)
 
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = SendConfirmationForm(formdata=await request_form(security, port))
+    form = await build_form(security, port, "send_confirmation_form")
+    if not await form.validate_async():
+        return await form_failure(security, port, form, TEMPLATE_KEY, **_page_context(form))
     try:
         email = await request_confirmation(flow_context(security, port), form.email.data)
     except SecurityError as exc:

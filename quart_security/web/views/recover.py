@@ -12,17 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
-from wtforms import PasswordField, StringField, SubmitField
 
-from ...crypto.password_policy import password_provided
 from ...errors import SecurityError
 from ...flows import recover as flow
 from ...flows.authentication import Proof
 from .. import authn, guards, routes
 from ..envelope import render_json, want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
+from ..forms import ForgotPasswordForm, ResetPasswordForm
 from ..login_session import sign_in
 from ..responses import form_failure, json_ok, render_page, wants_auth_token
 from ..urls import resolve_view, spa_url, url_for_security, view_url
@@ -30,32 +28,6 @@ from ..urls import resolve_view, spa_url, url_for_security, view_url
 if TYPE_CHECKING:
     from ...extension import Security
     from ..port import WebPort
-
-
-class ForgotPasswordForm(SecurityForm):
-    email = StringField("Email Address")
-    submit = SubmitField("Recover Password")
-
-    def check_fields(self) -> None:
-        value = self.email.data
-        if not isinstance(value, str) or not value.strip():
-            self.add_error("email", "EMAIL_NOT_PROVIDED")
-
-
-class ResetPasswordForm(SecurityForm):
-    password = PasswordField("Password")
-    password_confirm = PasswordField("Retype Password")
-    submit = SubmitField("Reset Password")
-
-    def check_fields(self) -> None:
-        password, confirm = self.password.data, self.password_confirm.data
-        for field, value in (("password", password), ("password_confirm", confirm)):
-            if value is not None and not isinstance(value, str):
-                self.add_error(field, "INVALID_INPUT")
-            elif not password_provided(value):
-                self.add_error(field, "PASSWORD_NOT_PROVIDED")
-        if "password_confirm" not in self.key_errors and password != confirm:
-            self.add_error("password_confirm", "RETYPE_PASSWORD_MISMATCH")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -85,14 +57,15 @@ async def forgot_password(security: Security, port: WebPort) -> Response:
         if is_json:
             return await json_ok(security, port)  # never user info: this is an open endpoint
         prefill = str(getattr(current, "email", "") or "") if current is not None else ""
-        form = ForgotPasswordForm(formdata=None, email=prefill)
+        form = await build_form(security, port, "forgot_password_form", from_request=False)
+        form.email.data = prefill
         return await _forgot_page(security, port, form)
 
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = ForgotPasswordForm(formdata=await request_form(security, port))
-    if not form.check():
+    form = await build_form(security, port, "forgot_password_form")
+    if not await form.validate_async():
         return await form_failure(security, port, form, FORGOT_TEMPLATE, forgot_password_form=form)
     try:
         requested = await flow.request_password_reset(flow_context(security, port), form.email.data)
@@ -106,7 +79,8 @@ async def forgot_password(security: Security, port: WebPort) -> Response:
         notice = security.message("GENERIC_RECOVERY")
     else:
         notice = security.message("PASSWORD_RESET_REQUEST", email=str(requested.user.email))
-    return await _forgot_page(security, port, ForgotPasswordForm(formdata=None), notice=notice)
+    blank = await build_form(security, port, "forgot_password_form", from_request=False)
+    return await _forgot_page(security, port, blank, notice=notice)
 
 
 async def _forgot_page(
@@ -136,12 +110,14 @@ async def reset_password(security: Security, port: WebPort) -> Response:
         if _is_spa(security) and reset_view:
             # Only the token: no email or identity in a URL that mail relays log.
             return port.redirect(spa_url(security, port, reset_view, {"token": token}))
-        form = ResetPasswordForm(formdata=None)
+        form = await build_form(
+            security, port, "reset_password_form", from_request=False, user=user
+        )
         return await render_page(security, port, RESET_TEMPLATE, form=form, **_context(form, token))
 
-    form = ResetPasswordForm(formdata=await request_form(security, port))
+    form = await build_form(security, port, "reset_password_form", user=user)
     try:
-        if form.check():
+        if await form.validate_async():
             await flow.reset_password(ctx, user, str(form.password.data))
     except SecurityError as exc:
         if exc.message_key == "INVALID_RESET_PASSWORD_TOKEN":
@@ -149,7 +125,7 @@ async def reset_password(security: Security, port: WebPort) -> Response:
         return await form_failure(
             security, port, form, RESET_TEMPLATE, error=exc, **_context(form, token)
         )
-    if form.key_errors:
+    if form.has_errors():
         return await form_failure(security, port, form, RESET_TEMPLATE, **_context(form, token))
 
     if security.cv("AUTO_LOGIN_AFTER_RESET"):
@@ -173,7 +149,7 @@ async def _dead_link(security: Security, port: WebPort, error: SecurityError) ->
             )
             return port.redirect(spa_url(security, port, error_view, {category: text}))
     elif want_json(security, port):
-        form = ResetPasswordForm(formdata=None)
+        form = await build_form(security, port, "reset_password_form", from_request=False)
         return await form_failure(security, port, form, RESET_TEMPLATE, error=error)
     return port.redirect(url_for_security(security, port, "forgot_password"))
 

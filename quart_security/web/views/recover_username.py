@@ -12,15 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
-from wtforms import EmailField, SubmitField
 
 from ...errors import SecurityError
 from ...flows.recover_username import recover_username as send_username
 from .. import guards
 from ..envelope import want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form
 from ..responses import form_failure, json_ok, render_page
 
 if TYPE_CHECKING:
@@ -28,15 +26,6 @@ if TYPE_CHECKING:
     from ..port import WebPort
 
 TEMPLATE = "USERNAME_RECOVERY_TEMPLATE"
-
-
-class UsernameRecoveryForm(SecurityForm):
-    email = EmailField("Email Address")
-    submit = SubmitField("Recover Username")
-
-    def check_fields(self) -> None:
-        if not self.email.data:
-            self.add_error("email", "EMAIL_NOT_PROVIDED")
 
 
 async def recover_username(security: Security, port: WebPort) -> Response:
@@ -47,23 +36,26 @@ async def recover_username(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if is_json:
             return await json_ok(security, port)
-        return await render_page(security, port, TEMPLATE, form=UsernameRecoveryForm())
+        form = await build_form(security, port, "username_recovery_form", from_request=False)
+        return await render_page(security, port, TEMPLATE, form=form, username_recovery_form=form)
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = UsernameRecoveryForm(formdata=await request_form(security, port))
-    if not form.check():
-        return await form_failure(security, port, form, TEMPLATE)
+    form = await build_form(security, port, "username_recovery_form")
+    if not await form.validate_async():
+        return await form_failure(security, port, form, TEMPLATE, username_recovery_form=form)
     try:
         await send_username(flow_context(security, port), form.email.data)
     except SecurityError as exc:
-        return await form_failure(security, port, form, TEMPLATE, error=exc)
+        return await form_failure(
+            security, port, form, TEMPLATE, error=exc, username_recovery_form=form
+        )
     if is_json:
         return await json_ok(security, port)
     return await render_page(
         security,
         port,
         TEMPLATE,
-        form=UsernameRecoveryForm(),
+        form=await build_form(security, port, "username_recovery_form", from_request=False),
         info_message=security.message("USERNAME_RECOVERY_REQUEST"),
     )

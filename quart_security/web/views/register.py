@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from werkzeug.sansio.response import Response
-from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
 
 from ...errors import SecurityError
 from ...flows.authentication import Proof
-from ...flows.register import RegistrationInput, register_user
+from ...flows.register import check_registration, register_user
 from .. import guards
 from ..envelope import want_json
 from ..flow_context import flow_context
-from ..form_input import request_form
-from ..forms import SecurityForm
+from ..form_info import build_form, register_form_name
 from ..login_session import sign_in
 from ..responses import (
     flash,
@@ -33,39 +31,6 @@ if TYPE_CHECKING:
 TEMPLATE_KEY = "REGISTER_USER_TEMPLATE"
 
 
-class RegisterFormV2(SecurityForm):
-    """Data binding and rendering only; the rules live in flows/register.py.
-
-    ``username`` exists only with USERNAME_ENABLE and ``password_confirm`` only
-    with PASSWORD_CONFIRM_REQUIRED (the field is then None, as a template
-    written for Flask-Security expects).
-    """
-
-    email = EmailField("Email Address", render_kw={"autocomplete": "email"})
-    username = StringField("Username", render_kw={"autocomplete": "username"})
-    password = PasswordField("Password", render_kw={"autocomplete": "new-password"})
-    password_confirm = PasswordField("Retype Password", render_kw={"autocomplete": "new-password"})
-    next = HiddenField()
-    submit = SubmitField("Register")
-
-    def __init__(self, security: Security, formdata: Any = None, **kwargs: Any) -> None:
-        omit = [] if security.cv("USERNAME_ENABLE") else ["username"]
-        if not security.cv("PASSWORD_CONFIRM_REQUIRED"):
-            omit.append("password_confirm")
-        super().__init__(formdata=formdata, omit=omit, **kwargs)
-
-    def registration_input(self) -> RegistrationInput:
-        username = self._fields.get("username")
-        retyped = self._fields.get("password_confirm")
-        return RegistrationInput(
-            email=self.email.data,
-            password=self.password.data,
-            password_confirm=retyped.data if retyped is not None else None,
-            username=username.data if username is not None else None,
-            next=self.next.data,
-        )
-
-
 async def register(security: Security, port: WebPort) -> Response:
     # Anonymous only, for GET too (Flask-Security's @anonymous_user_required).
     failure = await guards.require_anonymous(security, port)
@@ -75,18 +40,31 @@ async def register(security: Security, port: WebPort) -> Response:
     if port.request.method == "GET":
         if is_json:
             return await json_ok(security, port, {"identity_attributes": security.identity.names})
-        form = RegisterFormV2(security, next=port.request.args.get("next", ""))
+        form = await build_form(
+            security,
+            port,
+            register_form_name(security, port),
+            from_request=False,
+            next=port.request.args.get("next", ""),
+        )
         return await render_page(security, port, TEMPLATE_KEY, form=form, register_user_form=form)
 
     failure = await guards.require_unauth_csrf(security, port)
     if failure is not None:
         return failure
-    form = RegisterFormV2(security, formdata=await request_form(security, port))
+    form = await build_form(security, port, register_form_name(security, port))
+    await form.validate_async()  # the app's validators; the flow has the library's rules
     refuse_unsafe_next(security, port, form)
     if form.key_errors:  # nothing is looked up or written for a bad next
         return await form_failure(security, port, form, TEMPLATE_KEY, register_user_form=form)
+    ctx = flow_context(security, port)
     try:
-        outcome = await register_user(flow_context(security, port), form.registration_input())
+        if form.has_errors():
+            # The app's fields are refused: report the library's verdict on
+            # the rest too (as Flask-Security's one validate() does), write nothing.
+            await check_registration(ctx, form.registration_input())
+            return await form_failure(security, port, form, TEMPLATE_KEY, register_user_form=form)
+        outcome = await register_user(ctx, form.registration_input())
     except SecurityError as exc:
         return await form_failure(
             security, port, form, TEMPLATE_KEY, error=exc, register_user_form=form
