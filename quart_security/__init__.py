@@ -8,6 +8,8 @@ from __future__ import annotations
 from .api import (
     admin_change_password,
     check_and_update_authn_fresh,
+    get_request_attr,
+    get_url,
     hash_password,
     login_user,
     logout_user,
@@ -21,6 +23,7 @@ from .decorators import (
     anonymous_user_required,
     auth_required,
     auth_token_required,
+    handle_csrf,
     http_auth_required,
     login_required,
     permissions_accepted,
@@ -30,6 +33,7 @@ from .decorators import (
     unauth_csrf,
 )
 from .extension import Security
+from .helpers import check_and_get_token_status, get_hmac, naive_utcnow, transform_url
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
@@ -81,9 +85,14 @@ __all__ = [
     "auth_token_required",
     "change_email_confirmed",
     "change_email_instructions_sent",
+    "check_and_get_token_status",
     "check_and_update_authn_fresh",
     "confirm_instructions_sent",
     "current_user",
+    "get_hmac",
+    "get_request_attr",
+    "get_url",
+    "handle_csrf",
     "hash_password",
     "http_auth_required",
     "login_instructions_sent",
@@ -91,6 +100,7 @@ __all__ = [
     "login_user",
     "logout_user",
     "lookup_identity",
+    "naive_utcnow",
     "password_changed",
     "password_reset",
     "permissions_accepted",
@@ -103,6 +113,7 @@ __all__ = [
     "tf_disabled",
     "tf_profile_changed",
     "tf_security_token_sent",
+    "transform_url",
     "uia_email_mapper",
     "uia_username_mapper",
     "unauth_csrf",
