@@ -19,6 +19,8 @@ from .api import (
     verify_password,
 )
 from .datastore.base import UserDatastore
+from .datastore.sqlalchemy import SQLAlchemyUserDatastore
+from .datastore.sqlalchemy_session import SQLAlchemySessionUserDatastore
 from .decorators import (
     anonymous_user_required,
     auth_required,
@@ -37,6 +39,7 @@ from .helpers import check_and_get_token_status, get_hmac, naive_utcnow, transfo
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
+from .models.sqla import AsaList
 from .proxies import current_user
 from .signals import (
     change_email_confirmed,
@@ -69,11 +72,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnonymousUser",
+    "AsaList",
     "EmailValidateException",
     "LoginForm",
     "LogoutForm",
     "MailUtil",
     "RoleMixin",
+    "SQLAlchemySessionUserDatastore",
+    "SQLAlchemyUserDatastore",
     "Security",
     "UserDatastore",
     "UserMixin",
