@@ -90,3 +90,13 @@ def check_and_update_authn_fresh(
     return authn.check_and_update_authn_fresh(
         current_security(), FlaskPort(), within, grace, method
     )
+
+
+def get_url(endpoint_or_url: str, qparams: dict[str, str] | None = None) -> str:
+    """The URL of an endpoint, or ``endpoint_or_url`` taken as a URL (Flask-Security's)."""
+    return urls.get_url(current_security(), FlaskPort(), endpoint_or_url, qparams)
+
+
+def get_request_attr(name: str) -> Any:
+    """``fs_authn_via`` / ``fs_paa`` of this request, as Flask-Security's get_request_attr."""
+    return authn.request_attr(current_security(), FlaskPort(), name)

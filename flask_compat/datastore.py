@@ -33,9 +33,16 @@ from sqlalchemy.orm import Session, scoped_session
 from quart_security.datastore.base import UserDatastore as AsyncUserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore as AsyncSQLAStore
 from quart_security.mixins import WebAuthnMixin
-from quart_security.models.sqla import ensure_sqlite_fold
+from quart_security.models.sqla import AsaList, ensure_sqlite_fold
 
 from .driver import run_nonsuspending
+
+__all__ = [
+    "AsaList",  # Flask-Security's datastore module exports it too
+    "SQLAlchemySessionUserDatastore",
+    "SQLAlchemyUserDatastore",
+    "UserDatastore",
+]
 
 _UNIT_KEY = "quart_security_unit_of_work"
 

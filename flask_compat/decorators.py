@@ -9,6 +9,7 @@ import flask
 from werkzeug.sansio.response import Response
 
 from quart_security.state import current_security
+from quart_security.web import guards
 from quart_security.web.decorator_factory import Decorators, Guard
 
 from .adapter import FlaskPort
@@ -41,3 +42,11 @@ permissions_required = _decorators.permissions_required
 permissions_accepted = _decorators.permissions_accepted
 anonymous_user_required = _decorators.anonymous_user_required
 unauth_csrf = _decorators.unauth_csrf
+
+
+def handle_csrf(method: str, json_response: bool = False) -> Response | None:
+    """CSRF for a view that checks it itself (see quart_security's): None, the
+    JSON 400 when ``json_response``, or CSRFError raised."""
+    return run_in_request(
+        guards.handle_csrf(current_security(), FlaskPort(), method, json_response)
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 from .api import (
     admin_change_password,
     check_and_update_authn_fresh,
+    get_request_attr,
+    get_url,
     hash_password,
     login_user,
     logout_user,
@@ -17,10 +19,13 @@ from .api import (
     verify_password,
 )
 from .datastore.base import UserDatastore
+from .datastore.sqlalchemy import SQLAlchemyUserDatastore
+from .datastore.sqlalchemy_session import SQLAlchemySessionUserDatastore
 from .decorators import (
     anonymous_user_required,
     auth_required,
     auth_token_required,
+    handle_csrf,
     http_auth_required,
     login_required,
     permissions_accepted,
@@ -47,9 +52,11 @@ from .forms import (
     UsernameRecoveryForm,
     VerifyForm,
 )
+from .helpers import check_and_get_token_status, get_hmac, naive_utcnow, transform_url
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
+from .models.sqla import AsaList
 from .proxies import current_user
 from .signals import (
     change_email_confirmed,
@@ -58,6 +65,8 @@ from .signals import (
     login_instructions_sent,
     password_changed,
     password_reset,
+    refresh_tracker_created,
+    refresh_tracker_revoked,
     reset_password_instructions_sent,
     tf_code_confirmed,
     tf_disabled,
@@ -81,6 +90,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnonymousUser",
+    "AsaList",
     "ChangeEmailForm",
     "ChangePasswordForm",
     "ChangeUsernameForm",
@@ -96,6 +106,8 @@ __all__ = [
     "RegisterFormV2",
     "ResetPasswordForm",
     "RoleMixin",
+    "SQLAlchemySessionUserDatastore",
+    "SQLAlchemyUserDatastore",
     "Security",
     "SendConfirmationForm",
     "UserDatastore",
@@ -109,9 +121,14 @@ __all__ = [
     "auth_token_required",
     "change_email_confirmed",
     "change_email_instructions_sent",
+    "check_and_get_token_status",
     "check_and_update_authn_fresh",
     "confirm_instructions_sent",
     "current_user",
+    "get_hmac",
+    "get_request_attr",
+    "get_url",
+    "handle_csrf",
     "hash_password",
     "http_auth_required",
     "login_instructions_sent",
@@ -119,10 +136,13 @@ __all__ = [
     "login_user",
     "logout_user",
     "lookup_identity",
+    "naive_utcnow",
     "password_changed",
     "password_reset",
     "permissions_accepted",
     "permissions_required",
+    "refresh_tracker_created",
+    "refresh_tracker_revoked",
     "reset_password_instructions_sent",
     "roles_accepted",
     "roles_required",
@@ -131,6 +151,7 @@ __all__ = [
     "tf_disabled",
     "tf_profile_changed",
     "tf_security_token_sent",
+    "transform_url",
     "uia_email_mapper",
     "uia_username_mapper",
     "unauth_csrf",

@@ -84,3 +84,19 @@ def check_and_update_authn_fresh(
     return authn.check_and_update_authn_fresh(
         current_security(), QuartPort(), within, grace, method
     )
+
+
+def get_url(endpoint_or_url: str, qparams: dict[str, str] | None = None) -> str:
+    """The URL of an endpoint, or ``endpoint_or_url`` taken as a URL (Flask-Security's).
+
+    A URL outside the app gets REDIRECT_HOST as its host when that is set.
+    """
+    return urls.get_url(current_security(), QuartPort(), endpoint_or_url, qparams)
+
+
+def get_request_attr(name: str) -> Any:
+    """``fs_authn_via`` / ``fs_paa`` of this request, as Flask-Security's get_request_attr.
+
+    Sync, like ``current_user``: it reads what the request already resolved.
+    """
+    return authn.request_attr(current_security(), QuartPort(), name)

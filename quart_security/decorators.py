@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import quart
+from werkzeug.sansio.response import Response
 
 from .state import current_security
+from .web import guards
 from .web.decorator_factory import Decorators, Guard
 from .web.quart_adapter import QuartPort
 
@@ -38,3 +40,17 @@ permissions_required = _decorators.permissions_required
 permissions_accepted = _decorators.permissions_accepted
 anonymous_user_required = _decorators.anonymous_user_required
 unauth_csrf = _decorators.unauth_csrf
+
+
+async def handle_csrf(method: str, json_response: bool = False) -> Response | None:
+    """CSRF for a view that checks it itself, for a request authenticated by ``method``.
+
+    None when the request may go on; the JSON 400 to return when
+    ``json_response``; otherwise a refusal raises CSRFError (a 400 with the
+    library's answer). Runs without Flask-WTF, unlike Flask-Security's; see
+    ``web.guards.handle_csrf``.
+    """
+    websocket = quart.has_websocket_context() and not quart.has_request_context()
+    return await guards.handle_csrf(
+        current_security(), QuartPort(websocket=websocket), method, json_response
+    )

@@ -79,6 +79,11 @@ class TokenKit:
     def serializer(self, name: str) -> URLSafeTimedSerializer:
         return self._serializers[name]
 
+    @property
+    def serializer_names(self) -> list[str]:
+        """The names ``serializer`` knows (Flask-Security's ``<name>_serializer``)."""
+        return sorted(self._serializers)
+
     # ------------------------------------------------------------------ auth tokens
     def auth_token_for(self, user: Any) -> str:
         uid = getattr(user, "fs_token_uniquifier", None) or user.fs_uniquifier

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..flows.authentication import may_authenticate
-from ..state import UNSET, request_state
+from ..state import STATE_ATTR, UNSET, request_state
 from .basic_auth import parse_basic_authorization
 from .flow_context import flow_context
 from .form_input import is_json_mimetype
@@ -214,3 +214,30 @@ def check_and_update_authn_fresh(
         session["fs_gexp"] = grace_until
         return True
     return False
+
+
+# ---------------------------------------------------------------------- request attributes
+def request_attr(security: Security, port: WebPort, name: str) -> Any:
+    """Flask-Security's get_request_attr: what it keeps on ``g``, from our request state.
+
+    ``fs_authn_via``: "session", "token" or "basic", the mechanism that
+    authenticated this request (None if none did). ``fs_paa``: the time of the
+    primary authentication, as Flask-Security sets it: the session's (0 when
+    unknown, e.g. restored by a remember cookie), a token's only under
+    FRESHNESS_ALLOW_AUTH_TOKEN, never for Basic. ``csrf_valid``: True once this
+    request passed (or needed no) CSRF. Any other name is read from ``g``.
+    """
+    state = getattr(port.g, STATE_ATTR, None)
+    if name == "fs_authn_via":
+        return None if state is None else state.authn_via
+    if name == "fs_paa":
+        if state is None or state.authn_via is None:
+            return None
+        if state.authn_via == "session":
+            return port.session.get("fs_paa", 0)
+        if state.authn_via == "token" and security.cv("FRESHNESS_ALLOW_AUTH_TOKEN"):
+            return (state.token_data or {}).get("fs_paa", 0)
+        return None
+    if name == "csrf_valid":
+        return True if state is not None and state.csrf_checked else None
+    return getattr(port.g, name, None)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.exceptions import BadRequest
+
 from ..state import CookieAction, request_state
 from .form_input import request_form
 
@@ -25,6 +27,18 @@ if TYPE_CHECKING:
     from .port import WebPort
 
 SESSION_KEY = "csrf_token"
+
+
+class CSRFError(BadRequest):
+    """``handle_csrf``'s refusal, raised as Flask-WTF's CSRFError is (a 400).
+
+    Raised rather than returned so that a view which ignores handle_csrf's
+    return value (as Flask-Security's default lets it) still stops; its
+    ``response`` is the library's CSRF answer, which Quart and Flask send
+    as is unless the app registered its own handler for it.
+    """
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 

@@ -17,10 +17,17 @@ from .. import signals
 from ..state import request_state
 from . import authn
 from .basic_auth import challenge
-from .csrf import app_body_token, check_csrf, library_body_token, mark_csrf_not_needed
+from .csrf import (
+    CSRFError,
+    app_body_token,
+    check_csrf,
+    csrf_enabled,
+    library_body_token,
+    mark_csrf_not_needed,
+)
 from .envelope import error_payload, render_json, want_json
 from .hooks import call_app_hook
-from .responses import csrf_failure, flash
+from .responses import apply_cache_control, csrf_failure, flash
 from .urls import redirect_to_come_back, resolve_view, view_url
 
 if TYPE_CHECKING:
@@ -220,3 +227,38 @@ async def require_unauth_csrf(
     if failure is None:
         return None
     return await csrf_failure(security, port, failure)
+
+
+async def handle_csrf(
+    security: Security, port: WebPort, method: str, json_response: bool = False
+) -> Response | None:
+    """Flask-Security's handle_csrf: the CSRF check for a request authenticated by ``method``.
+
+    Nothing to do (None) when CSRF is off (WTF_CSRF_ENABLED), when this request
+    already passed it (an ``auth_required`` guard ran it), or on a websocket
+    (its Origin is checked instead). A ``method`` outside
+    CSRF_PROTECT_MECHANISMS marks the request as needing no CSRF, as
+    Flask-Security sets ``g.csrf_valid``. Otherwise the token is looked for in
+    the CSRF headers, then in the body's field, as for ``auth_required``.
+
+    Ours differs in one way: the check is built in, so it runs without
+    Flask-WTF's CSRFProtect (Flask-Security's does nothing without it). A
+    refusal is the library's 400: returned as JSON when ``json_response``,
+    otherwise raised as CSRFError (as Flask-Security re-raises Flask-WTF's),
+    carrying the same answer as any CSRF refusal here (JSON or text, chosen
+    as for every answer).
+    """
+    if not csrf_enabled(security) or port.is_websocket or request_state(port.g).csrf_checked:
+        return None
+    if method not in security.cv("CSRF_PROTECT_MECHANISMS"):
+        mark_csrf_not_needed(port)
+        return None
+    failure = await check_csrf(security, port, app_body_token(security, port))
+    if failure is None:
+        return None
+    response = apply_cache_control(
+        security, await csrf_failure(security, port, failure, as_json=json_response)
+    )
+    if json_response:
+        return response
+    raise CSRFError(security.message(failure), response=response)

@@ -74,14 +74,18 @@ async def input_error_response(security: Security, port: WebPort, exc: InvalidIn
     return await render_json(security, port, payload, exc.status)
 
 
-async def csrf_failure(security: Security, port: WebPort, message_key: str) -> Response:
+async def csrf_failure(
+    security: Security, port: WebPort, message_key: str, *, as_json: bool = False
+) -> Response:
     """The one answer to a request that fails CSRF (400), for every endpoint and guard.
 
     Shaped like Flask-Security's form-level CSRF error: the message in
-    ``errors`` and under the ``csrf_token`` field.
+    ``errors`` and under the ``csrf_token`` field. ``as_json`` forces JSON
+    (``handle_csrf(method, json_response=True)``); otherwise it is chosen as
+    for every answer.
     """
     msg = security.message(message_key)
-    if want_json(security, port):
+    if as_json or want_json(security, port):
         return await render_json(security, port, error_payload(None, {"csrf_token": [msg]}), 400)
     return port.make_response(msg, 400, {"Content-Type": TEXT})
 

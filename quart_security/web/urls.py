@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..helpers import transform_url
 from .redirects import safe_next
 
 if TYPE_CHECKING:
@@ -72,6 +73,26 @@ def spa_url(
     if host and not is_endpoint:
         parts = parts._replace(netloc=str(host))
     return urlunsplit(parts)
+
+
+def get_url(
+    security: Security, port: WebPort, endpoint_or_url: str, qparams: dict[str, str] | None = None
+) -> str:
+    """Flask-Security's get_url: the URL of an endpoint, else ``endpoint_or_url`` as a URL.
+
+    What the framework's ``url_for`` cannot build (not an endpoint; outside a
+    request without SERVER_NAME) is taken as a URL outside the app, whose host
+    becomes REDIRECT_HOST when that is set. The query is merged as
+    ``transform_url`` does.
+    """
+    try:
+        url = port.url_for(endpoint_or_url)
+    except Exception:  # any failure means "not an endpoint", as in Flask-Security
+        host = security.cv("REDIRECT_HOST")
+        if host:
+            return transform_url(endpoint_or_url, qparams, netloc=str(host))
+        return transform_url(endpoint_or_url, qparams)
+    return transform_url(url, qparams)
 
 
 def safe_next_url(security: Security, port: WebPort, *candidates: Any) -> str | None:

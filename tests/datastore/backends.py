@@ -28,6 +28,7 @@ Factory contract (test_conformance.py relies on every point):
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import uuid
@@ -38,11 +39,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    async_scoped_session,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from quart_security.datastore.base import UserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
+from quart_security.datastore.sqlalchemy_session import SQLAlchemySessionUserDatastore
 from quart_security.models.sqla import (
     FsRoleMixin,
     FsTokenUniquifierMixin,
@@ -86,12 +93,26 @@ SqlDatastore = SQLAlchemyUserDatastore[User, Role]
 
 
 @asynccontextmanager
-async def sql_datastore(engine: AsyncEngine) -> AsyncIterator[SqlDatastore]:
-    """Create the tables on ``engine`` and yield a datastore over it."""
+async def sql_datastore(
+    engine: AsyncEngine, *, scoped: bool = False
+) -> AsyncIterator[SqlDatastore]:
+    """Create the tables on ``engine`` and yield a datastore over it.
+
+    ``scoped``: SQLAlchemySessionUserDatastore over an ``async_scoped_session``
+    scoped by task, as an app would build it; a "fresh" unit of work (a new
+    task) then has its own session, as with the core's ContextVar.
+    """
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        datastore = SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
+        datastore: SqlDatastore
+        if scoped:
+            sessions = async_scoped_session(
+                async_sessionmaker(engine, expire_on_commit=False), scopefunc=asyncio.current_task
+            )
+            datastore = SQLAlchemySessionUserDatastore(sessions, User, Role, WebAuthn)
+        else:
+            datastore = SQLAlchemyUserDatastore(async_sessionmaker(engine), User, Role, WebAuthn)
         try:
             yield datastore
         finally:
@@ -107,6 +128,16 @@ async def sqlite_datastore() -> AsyncIterator[SqlDatastore]:
     with tempfile.TemporaryDirectory(prefix="qs-sqlite-") as tmp:
         engine = create_async_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'qs.db'}")
         async with sql_datastore(engine) as datastore:
+            yield datastore
+
+
+@backend("sqlite-session")
+@asynccontextmanager
+async def sqlite_session_datastore() -> AsyncIterator[SqlDatastore]:
+    """SQLAlchemySessionUserDatastore (an async_scoped_session) on aiosqlite."""
+    with tempfile.TemporaryDirectory(prefix="qs-sqlite-") as tmp:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'qs.db'}")
+        async with sql_datastore(engine, scoped=True) as datastore:
             yield datastore
 
 
@@ -146,6 +177,15 @@ async def postgres_datastore() -> AsyncIterator[SqlDatastore]:
     """asyncpg, each test in its own schema (``user`` is quoted by SQLAlchemy)."""
     async with postgres_schema() as (url, schema):
         async with sql_datastore(postgres_engine(url, schema)) as datastore:
+            yield datastore
+
+
+@backend("postgres-session")
+@asynccontextmanager
+async def postgres_session_datastore() -> AsyncIterator[SqlDatastore]:
+    """SQLAlchemySessionUserDatastore (an async_scoped_session) on asyncpg."""
+    async with postgres_schema() as (url, schema):
+        async with sql_datastore(postgres_engine(url, schema), scoped=True) as datastore:
             yield datastore
 
 

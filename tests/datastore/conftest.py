@@ -12,7 +12,7 @@ from quart_security.datastore.base import UserDatastore
 from tests.datastore.backends import BACKENDS
 
 # Backends whose tests carry a marker, so `-m "not postgres"` deselects them.
-_MARKS = {"postgres": pytest.mark.postgres}
+_MARKS = {"postgres": pytest.mark.postgres, "postgres-session": pytest.mark.postgres}
 
 
 @pytest_asyncio.fixture(
