@@ -33,6 +33,13 @@ from .extension import Security
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
+from .password_util import (
+    PasswordUtil,
+    password_breached_validator,
+    password_complexity_validator,
+    password_length_validator,
+    pwned,
+)
 from .proxies import current_user
 from .signals import (
     change_email_confirmed,
@@ -59,6 +66,7 @@ from .signals import (
     wan_deleted,
     wan_registered,
 )
+from .username_util import UsernameUtil
 from .web.forms import LoginForm, LogoutForm, VerifyForm
 
 __version__ = "0.1.0"
@@ -69,10 +77,12 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "PasswordUtil",
     "RoleMixin",
     "Security",
     "UserDatastore",
     "UserMixin",
+    "UsernameUtil",
     "VerifyForm",
     "WebAuthnMixin",
     "admin_change_password",
@@ -91,10 +101,14 @@ __all__ = [
     "login_user",
     "logout_user",
     "lookup_identity",
+    "password_breached_validator",
     "password_changed",
+    "password_complexity_validator",
+    "password_length_validator",
     "password_reset",
     "permissions_accepted",
     "permissions_required",
+    "pwned",
     "reset_password_instructions_sent",
     "roles_accepted",
     "roles_required",

@@ -3,7 +3,8 @@
 Flask-Security's forms look users up and verify passwords inside ``validate()``;
 that cannot be awaited. Here ``validate()`` only checks presence and shape, and
 the flows do the lookups and hashing. Field errors are SECURITY_MSG_* keys,
-resolved to text (and translated) by the view.
+resolved to text (and translated) by the view, or the app's own text from a
+custom PasswordUtil/UsernameUtil, shown as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from wtforms import BooleanField, Form, HiddenField, PasswordField, StringField, SubmitField
 
 from ..crypto.password_policy import password_provided
+from ..errors import Problem
 from .form_input import InvalidInput
 
 
@@ -29,8 +31,9 @@ class SecurityForm(Form):
         super().__init__(formdata=formdata, **kwargs)
         for name in omit:  # fields this configuration does not have
             del self[name]
-        self.key_errors: dict[str, list[str]] = {}
-        self.message_kwargs: dict[str, dict[str, Any]] = {}
+        #: The problems of each field, in order (keys with their placeholders,
+        #: or an app's own text).
+        self.key_errors: dict[str, list[Problem]] = {}
         unusable = getattr(formdata, "unusable", ())
         refused = sorted(name for name in self._fields if name in unusable)
         if refused:
@@ -40,9 +43,11 @@ class SecurityForm(Form):
 
     def add_error(self, field: str, message_key: str, **message_kwargs: Any) -> None:
         """Record SECURITY_MSG_<message_key> for ``field`` ("" is the whole form)."""
-        self.key_errors.setdefault(field, []).append(message_key)
-        if message_kwargs:
-            self.message_kwargs[message_key] = message_kwargs
+        self.add_problem(Problem(field, message_key, message_kwargs))
+
+    def add_problem(self, problem: Problem) -> None:
+        """Record a flow's problem (a key, or an app's text) for its field."""
+        self.key_errors.setdefault(problem.field, []).append(problem)
 
     def check(self) -> bool:
         """Shape checks only; override ``check_fields``."""

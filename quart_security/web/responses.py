@@ -20,7 +20,7 @@ from .templates import page_context
 from .urls import safe_next_url
 
 if TYPE_CHECKING:
-    from ..errors import SecurityError
+    from ..errors import Problem, SecurityError
     from ..extension import Security
     from .forms import SecurityForm
     from .port import WebPort
@@ -103,11 +103,19 @@ async def json_ok(
     return await render_json(security, port, body, status, user=user)
 
 
+def problem_message(security: Security, problem: Problem) -> str:
+    """What the client reads for one problem: a key translated for this request,
+    or the app's own text (a custom util's error) as it is."""
+    if problem.text is not None:
+        return problem.text
+    return security.message(problem.key, **problem.kwargs)
+
+
 def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str]]:
-    """The form's errors as translated messages, per field."""
+    """The form's errors as messages the client reads, per field, in order."""
     return {
-        field: [security.message(k, **form.message_kwargs.get(k, {})) for k in keys]
-        for field, keys in form.key_errors.items()
+        field: [problem_message(security, p) for p in problems]
+        for field, problems in form.key_errors.items()
     }
 
 
@@ -158,7 +166,7 @@ async def form_failure(
     """
     if error is not None:
         for problem in error.problems:
-            form.add_error(problem.field, problem.key, **problem.kwargs)
+            form.add_problem(problem)
         status = status or error.status
     status = status or 400
     if want_json(security, port):

@@ -129,7 +129,9 @@ async def create_test_app(
     tmp_path: Any,
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
+    **security_kwargs: Any,
 ) -> BuiltApp:
+    """A seeded Quart app; ``security_kwargs`` go to ``Security()`` (password_util_cls, ...)."""
     if backend in MONGO_BACKENDS:
         datastore, close = await mongo_store(backend)
     else:
@@ -147,7 +149,7 @@ async def create_test_app(
     app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})
     app.config.update({"SECURITY_" + k.upper(): v for k, v in (settings or {}).items()})
     clock = FrozenClock()
-    security = Security(app, datastore, clock=clock)
+    security = Security(app, datastore, clock=clock, **security_kwargs)
     _add_test_routes(app)
     async with app.app_context():
         async with datastore.unit_of_work():

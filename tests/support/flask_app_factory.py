@@ -105,6 +105,7 @@ def build_flask_app(
     tmp_path: Any,
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
+    security_kwargs: Mapping[str, Any] | None = None,
     *,
     seed: bool = True,
 ) -> FlaskBuiltApp:
@@ -125,7 +126,7 @@ def build_flask_app(
     db.init_app(app)
     datastore = SQLAlchemyUserDatastore(db, User, Role, WebAuthn)
     clock = FrozenClock()
-    security = Security(app, datastore, clock=clock)
+    security = Security(app, datastore, clock=clock, **dict(security_kwargs or {}))
     add_test_routes(app)
     if not seed:
         return FlaskBuiltApp(FlaskTestApp(app), security, datastore.async_store, datastore, clock)
@@ -157,8 +158,11 @@ async def flask_test_app(
     tmp_path: Any,
     settings: Mapping[str, Any] | None = None,
     app_settings: Mapping[str, Any] | None = None,
+    security_kwargs: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FlaskBuiltApp]:
-    built = await asyncio.to_thread(build_flask_app, backend, tmp_path, settings, app_settings)
+    built = await asyncio.to_thread(
+        build_flask_app, backend, tmp_path, settings, app_settings, security_kwargs
+    )
     try:
         yield built
     finally:

@@ -46,6 +46,7 @@ async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     framework, backend = request.param
     settings = _marker_kwargs(request, "settings")
     app_settings = _marker_kwargs(request, "app_settings")
+    security_kwargs = _marker_kwargs(request, "security_kwargs")
     if "smtp_sink" in request.fixturenames:
         # The app mails the test's real SMTP sink (tests/conftest.py).
         sink = request.getfixturevalue("smtp_sink")
@@ -54,10 +55,14 @@ async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
         # The flask_compat twin (tests/support/flask_app_factory.py).
         from tests.support.flask_app_factory import flask_test_app
 
-        async with flask_test_app(backend, tmp_path, settings, app_settings) as flask_built:
+        async with flask_test_app(
+            backend, tmp_path, settings, app_settings, security_kwargs
+        ) as flask_built:
             yield flask_built
         return
-    built = await create_test_app(backend, tmp_path, settings=settings, app_settings=app_settings)
+    built = await create_test_app(
+        backend, tmp_path, settings=settings, app_settings=app_settings, **security_kwargs
+    )
     try:
         yield built
     finally:
