@@ -292,8 +292,7 @@ def test_a_base_url_or_no_mailed_link_starts(datastore: Any, config: dict[str, A
 
 @pytest.mark.parametrize(
     "argument",
-    ["mf_recovery_codes_util_cls", "totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth"]
-    + ["typo_cls"],
+    ["totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth", "typo_cls"],
 )
 def test_security_arguments_nothing_honours_are_refused(datastore: Any, argument: str) -> None:
     with pytest.raises(ConfigurationError) as info:
