@@ -8,7 +8,7 @@ from typing import Any
 import flask
 
 from quart_security import api as core_api
-from quart_security import identity
+from quart_security import identity, password_util
 from quart_security.state import current_security
 from quart_security.web import app_api, authn, login_session, urls
 
@@ -48,6 +48,21 @@ def verify_and_update_password(password: str, user: Any) -> bool:
 
 def lookup_identity(value: str) -> Any:
     return run_in_request(identity.lookup_identity(value))
+
+
+def password_breached_validator(password: str) -> list[str] | None:
+    """Flask-Security's breached check, sync (see quart_security's).
+
+    For app code (a view, a script). Inside a PasswordUtil override the
+    library is already running its coroutine on this thread's loop: write
+    the override ``async def`` and await quart_security's instead.
+    """
+    return run_in_request(password_util.password_breached_validator(password))
+
+
+def pwned(password: str) -> int:
+    """The range API's count for ``password``, sync (see quart_security's ``pwned``)."""
+    return run_in_request(password_util.pwned(password))
 
 
 def send_mail(subject: str, recipient: str, template: str, **context: Any) -> None:

@@ -51,12 +51,20 @@ from .forms import (
     SendConfirmationForm,
     UsernameRecoveryForm,
     VerifyForm,
+    unique_identity_attribute,
 )
 from .helpers import check_and_get_token_status, get_hmac, naive_utcnow, transform_url
 from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
 from .models.sqla import AsaList
+from .password_util import (
+    PasswordUtil,
+    password_breached_validator,
+    password_complexity_validator,
+    password_length_validator,
+    pwned,
+)
 from .proxies import current_user
 from .signals import (
     change_email_confirmed,
@@ -85,6 +93,7 @@ from .signals import (
     wan_deleted,
     wan_registered,
 )
+from .username_util import UsernameUtil
 
 __version__ = "0.1.0"
 
@@ -102,6 +111,7 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "PasswordUtil",
     "RegisterForm",
     "RegisterFormV2",
     "ResetPasswordForm",
@@ -113,6 +123,7 @@ __all__ = [
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",
+    "UsernameUtil",
     "VerifyForm",
     "WebAuthnMixin",
     "admin_change_password",
@@ -137,10 +148,14 @@ __all__ = [
     "logout_user",
     "lookup_identity",
     "naive_utcnow",
+    "password_breached_validator",
     "password_changed",
+    "password_complexity_validator",
+    "password_length_validator",
     "password_reset",
     "permissions_accepted",
     "permissions_required",
+    "pwned",
     "refresh_tracker_created",
     "refresh_tracker_revoked",
     "reset_password_instructions_sent",
@@ -155,6 +170,7 @@ __all__ = [
     "uia_email_mapper",
     "uia_username_mapper",
     "unauth_csrf",
+    "unique_identity_attribute",
     "url_for_security",
     "us_profile_changed",
     "us_security_token_sent",

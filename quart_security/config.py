@@ -277,9 +277,16 @@ _TABLE: dict[str, _Entry] = {
     "PASSWORD_HASH_NICE": honoured(10),
     "PASSWORD_COMPLEXITY_CHECKER": not_yet(None),
     "ZXCVBN_MINIMUM_SCORE": not_yet(3),
-    # crypto/password_policy.py has the checker; nothing wires it in yet.
-    "PASSWORD_CHECK_BREACHED": not_yet(False),
-    "PASSWORD_BREACHED_COUNT": not_yet(1),
+    # The HIBP range query is async (asyncio streams, a deadline), never
+    # blocking urllib; crypto/password_policy.py policy_from_config.
+    "PASSWORD_CHECK_BREACHED": honoured(False),
+    "PASSWORD_BREACHED_COUNT": honoured(1),
+    # quart-flask-security addition: where the k-anonymity range API lives
+    # (the 5-hex-digit prefix is appended); a private mirror, or a local one.
+    "PASSWORD_BREACHED_RANGE_URL": honoured("https://api.pwnedpasswords.com/range/"),
+    # quart-flask-security addition: seconds the whole range query may take
+    # (connect, TLS, answer); past it the site counts as unreachable.
+    "PASSWORD_BREACHED_TIMEOUT": honoured(5.0),
     "PASSWORD_NORMALIZE_FORM": honoured("NFKD"),
     "PASSWORD_REQUIRED": not_yet(True, "False needs unified sign-in"),
     "PASSWORD_CONFIRM_REQUIRED": honoured(True),
@@ -544,6 +551,8 @@ ADDED_KEYS: Final = frozenset(
         "HTTP_AUTH_CHARSET",
         "WEBSOCKET_ALLOWED_ORIGINS",
         "DEFAULT_COOKIE_SAMESITE",
+        "PASSWORD_BREACHED_RANGE_URL",
+        "PASSWORD_BREACHED_TIMEOUT",
     }
 )
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from .extension import Security
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
 from .proxies import current_user
+from .web.form_info import FormInfo
 
 __all__ = [
     "AnonymousUser",
+    "FormInfo",
     "RoleMixin",
     "Security",
     "UserMixin",

@@ -16,11 +16,46 @@ from typing import Any
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a request: a field ("" for the whole form), a
-    SECURITY_MSG_* key and its placeholders."""
+    SECURITY_MSG_* key and its placeholders.
+
+    ``text`` is set instead of a key for an error the app wrote itself (what a
+    custom PasswordUtil or UsernameUtil returns): it is already in the app's
+    words and reaches the client as it is, while a key is translated for each
+    request.
+    """
 
     field: str
     key: str
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    text: str | None = None
+
+    @classmethod
+    def from_message(cls, field: str, message: str) -> Problem:
+        """The problem for one error string of a util: its key if it is one of
+        ours (a ``MessageText``), else the app's own text."""
+        if isinstance(message, MessageText):
+            return cls(field, message.key, dict(message.kwargs))
+        return cls(field, "", text=str(message))
+
+
+class MessageText(str):
+    """An error string of the library's own checks that remembers its message key.
+
+    The utils return error *strings*, as in Flask-Security; the built-in ones
+    are these, so the web layer can translate them per request through the
+    one message path, while any other string is the app's text, shown as is.
+    The string's value is the message as it read where it was made (the key
+    itself when no ``Security`` was at hand, as in flow tests).
+    """
+
+    key: str
+    kwargs: Mapping[str, Any]
+
+    def __new__(cls, text: str, key: str, kwargs: Mapping[str, Any] | None = None) -> MessageText:
+        made = super().__new__(cls, text)
+        made.key = key
+        made.kwargs = dict(kwargs or {})
+        return made
 
 
 class SecurityError(Exception):

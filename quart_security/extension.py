@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import config as config_module
 from .clock import Clock, SystemClock
 from .crypto.hashing_pool import HashingPool
-from .crypto.password_policy import PasswordPolicy, context_words_validator
+from .crypto.password_policy import policy_from_config
 from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
@@ -30,6 +30,8 @@ from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directorie
 from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
+from .password_util import PasswordUtil
+from .username_util import UsernameUtil
 from .web.form_info import FormInfo, check_form_info, configure_forms
 from .web.form_input import DEFAULT_BODY_LIMIT
 from .web.hooks import Hooks
@@ -54,7 +56,7 @@ SERIALIZER_SALTS = {
 
 
 #: Security() keywords that are not settings and that this code honours.
-EXTENSION_ARGUMENTS = frozenset({"mail_util_cls", "render_template"})
+
 
 #: A template context processor: returns names for a page's (or mail's)
 #: context; sync, or async on Quart.
@@ -77,6 +79,18 @@ CONTEXT_PROCESSOR_GROUPS = (
     "recover_username",
     "mail",
 )
+EXTENSION_ARGUMENTS = frozenset(
+    {"mail_util_cls", "password_util_cls", "username_util_cls", "render_template"}
+)
+
+
+def _util_class(value: Any, argument: str, methods: tuple[str, ...], base: str) -> Any:
+    """``value`` if it is a class with callable ``methods``, else a ConfigurationError."""
+    if isinstance(value, type) and all(callable(getattr(value, m, None)) for m in methods):
+        return value
+    raise ConfigurationError(
+        f"{argument} must be a class with {' and '.join(methods)} (subclass {base})"
+    )
 
 
 class Adapter:
@@ -224,12 +238,7 @@ class Security:
             nice=self.cv("PASSWORD_HASH_NICE"),
         )
         self.passwords = PasswordService(self.password_context, self.hashing_pool)
-        self.password_policy = PasswordPolicy(
-            min_length=self.cv("PASSWORD_LENGTH_MIN"),
-            max_length=self.cv("PASSWORD_MAX_LENGTH"),
-            normalize_form=self.cv("PASSWORD_NORMALIZE_FORM"),
-            validators=(context_words_validator,),
-        )
+        self.password_policy = policy_from_config(self.cv)
         attributes = list(self.cv("USER_IDENTITY_ATTRIBUTES"))
         if self.cv("USERNAME_ENABLE") and not any("username" in a for a in attributes):
             attributes.append(
@@ -270,6 +279,38 @@ class Security:
         self.mail_util_cls: type[MailUtil] = mail_util_cls
         self.mail_util: MailUtil = mail_util_cls(self.app)
         self.mail_util._security = self
+        self._build_field_utils()
+
+    def _build_field_utils(self) -> None:
+        """Flask-Security's password_util_cls and username_util_cls, built with the app.
+
+        Checked like mail_util_cls: a class with the methods the library
+        calls. ``bind`` gives each its settings afterwards (a subclass may
+        skip ``super().__init__()``); the flows reach them through FlowContext.
+        """
+        password_cls = _util_class(
+            self._kwargs.get("password_util_cls") or PasswordUtil,
+            "password_util_cls",
+            ("normalize", "validate"),
+            "quart_security.PasswordUtil",
+        )
+        username_cls = _util_class(
+            self._kwargs.get("username_util_cls") or UsernameUtil,
+            "username_util_cls",
+            ("normalize", "validate"),
+            "quart_security.UsernameUtil",
+        )
+        if inspect.iscoroutinefunction(username_cls.normalize):
+            raise ConfigurationError(
+                "username_util_cls.normalize must be a plain function: it maps the"
+                " identities typed at sign-in, where nothing can wait"
+            )
+        self.password_util_cls: type[PasswordUtil] = password_cls
+        self.password_util: PasswordUtil = password_cls(self.app)
+        PasswordUtil.bind(self.password_util, self.cv, self.password_policy, self)
+        self.username_util_cls: type[UsernameUtil] = username_cls
+        self.username_util: UsernameUtil = username_cls(self.app)
+        UsernameUtil.bind(self.username_util, self.cv, self)
 
     def _default_session_samesite(self, cfg: MutableMapping[str, Any]) -> None:
         """DEFAULT_COOKIE_SAMESITE for a session cookie the app gave no SameSite.

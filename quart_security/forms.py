@@ -24,6 +24,7 @@ from .web.forms import (
     SendConfirmationForm,
     UsernameRecoveryForm,
     VerifyForm,
+    unique_identity_attribute,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "SendConfirmationForm",
     "UsernameRecoveryForm",
     "VerifyForm",
+    "unique_identity_attribute",
 ]

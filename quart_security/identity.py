@@ -97,15 +97,15 @@ def uia_email_mapper(identity: str) -> str | None:
 
 
 def uia_username_mapper(identity: str) -> str | None:
+    """The app's ``UsernameUtil.normalize`` (as Flask-Security maps usernames)."""
     from .state import current_security
 
     try:
         security = current_security()
     except RuntimeError:
         return normalize_username(identity)
-    return normalize_username(
-        identity, security.cv("INPUT_NORMALIZE_FORM"), security.cv("USERNAME_ALLOWED_CHARS")
-    )
+    value = security.username_util.normalize(identity)
+    return value if isinstance(value, str) else None
 
 
 def resolve_mapper(mapper: Any) -> Mapper:

@@ -31,6 +31,12 @@ from .identity import (
     uia_email_mapper,
     uia_username_mapper,
 )
+from .password_util import (
+    password_breached_validator,
+    password_complexity_validator,
+    password_length_validator,
+    pwned,
+)
 
 __all__ = [
     "check_and_get_token_status",
@@ -43,6 +49,10 @@ __all__ = [
     "logout_user",
     "lookup_identity",
     "naive_utcnow",
+    "password_breached_validator",
+    "password_complexity_validator",
+    "password_length_validator",
+    "pwned",
     "send_mail",
     "transform_url",
     "uia_email_mapper",

@@ -407,9 +407,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 11
+    assert len(ADDED_KEYS) == 13
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 266
+    assert len(DEFAULT_CONFIG) == 268
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -423,6 +423,8 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "HTTP_AUTH_CHARSET",
         "WEBSOCKET_ALLOWED_ORIGINS",
         "DEFAULT_COOKIE_SAMESITE",
+        "PASSWORD_BREACHED_RANGE_URL",
+        "PASSWORD_BREACHED_TIMEOUT",
     }
 
 
@@ -567,11 +569,12 @@ def test_feature_switches_say_what_is_built() -> None:
     built = {
         "REGISTERABLE", "CONFIRMABLE", "RECOVERABLE", "CHANGEABLE", "CHANGE_EMAIL",
         "CHANGE_USERNAME", "USERNAME_RECOVERY", "USERNAME_ENABLE", "TRACKABLE",
+        "PASSWORD_CHECK_BREACHED",
     }  # fmt: skip
     not_built = {
         "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "WEBAUTHN", "PASSWORDLESS",
         "OAUTH_ENABLE", "MULTI_FACTOR_RECOVERY_CODES", "REFRESH_TOKEN",
-        "PASSWORD_CHECK_BREACHED", "PASSWORD_COMPLEXITY_CHECKER", "TWO_FACTOR_IMPLEMENTATIONS",
+        "PASSWORD_COMPLEXITY_CHECKER", "TWO_FACTOR_IMPLEMENTATIONS",
     }  # fmt: skip
     assert {k for k in built if KEY_STATUS[k] is not Status.HONOURED} == set()
     assert {k for k in not_built if KEY_STATUS[k] is not Status.NOT_YET} == set()
@@ -628,14 +631,14 @@ def test_issue_examples_are_refused_by_validation() -> None:
         TWO_FACTOR=True,
         TWO_FACTOR_REQUIRED=True,
         UNIFIED_SIGNIN=True,
-        PASSWORD_CHECK_BREACHED=True,
+        PASSWORD_COMPLEXITY_CHECKER="zxcvbn",
         US_SIGNIN_FORM=object,
         TWO_FACTOR_IMPLEMENTATIONS={"code": "myapp.CodePlugin"},
     )
     with pytest.raises(ConfigurationError) as info:
         validate_config(cfg)
     for key in (
-        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "PASSWORD_CHECK_BREACHED",
+        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "PASSWORD_COMPLEXITY_CHECKER",
         "US_SIGNIN_FORM", "TWO_FACTOR_IMPLEMENTATIONS",
     ):  # fmt: skip
         assert f"SECURITY_{key} {NOT_BUILT}" in str(info.value)

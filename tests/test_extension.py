@@ -118,8 +118,7 @@ ISSUE_EXAMPLES: list[tuple[dict[str, Any], list[str]]] = [
         ["SECURITY_TWO_FACTOR", "SECURITY_TWO_FACTOR_REQUIRED"],
     ),
     ({"SECURITY_UNIFIED_SIGNIN": True}, ["SECURITY_UNIFIED_SIGNIN"]),
-    ({"SECURITY_PASSWORD_CHECK_BREACHED": True}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
-    ({"SECURITY_PASSWORD_CHECK_BREACHED": "strict"}, ["SECURITY_PASSWORD_CHECK_BREACHED"]),
+    ({"SECURITY_PASSWORD_COMPLEXITY_CHECKER": "zxcvbn"}, ["SECURITY_PASSWORD_COMPLEXITY_CHECKER"]),
     ({"SECURITY_US_SIGNIN_FORM": type("MySigninForm", (), {})}, ["SECURITY_US_SIGNIN_FORM"]),
     ({"SECURITY_WAN_REGISTER_FORM": object}, ["SECURITY_WAN_REGISTER_FORM"]),
     (
@@ -293,7 +292,7 @@ def test_a_base_url_or_no_mailed_link_starts(datastore: Any, config: dict[str, A
 
 @pytest.mark.parametrize(
     "argument",
-    ["password_util_cls", "totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth", "typo_cls"],
+    ["totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth", "typo_cls"],
 )
 def test_security_arguments_nothing_honours_are_refused(datastore: Any, argument: str) -> None:
     with pytest.raises(ConfigurationError) as info:

@@ -171,8 +171,6 @@ class Missing(NamedTuple):
     packages: tuple[str, ...] = PACKAGES  # the packages it is missing from
 
 
-BUILDING = "being built in #13"
-FORMS = "form class " + BUILDING
 TWO_FACTOR = "two-factor authentication is not built yet"
 RECOVERY = "multi-factor recovery codes come with two-factor"
 UNIFIED = "unified sign-in is not built yet"
@@ -185,30 +183,11 @@ DATASTORE = (
 )
 
 NOT_PROVIDED: dict[str, Missing] = {
-    # --- #13, being built alongside (forms; password and username utils)
-    "Form": Missing("#13", FORMS),
-    "FormInfo": Missing("#13", "the form registry " + BUILDING),
-    "unique_identity_attribute": Missing("#13", "a form validator " + BUILDING),
-    "RegisterForm": Missing("#13", FORMS),
-    "RegisterFormV2": Missing("#13", FORMS),
-    "ConfirmRegisterForm": Missing("#13", FORMS),
-    "ForgotPasswordForm": Missing("#13", FORMS),
-    "ResetPasswordForm": Missing("#13", FORMS),
-    "ChangePasswordForm": Missing("#13", FORMS),
-    "ChangeEmailForm": Missing("#13", FORMS),
-    "ChangeUsernameForm": Missing("#13", FORMS),
-    "SendConfirmationForm": Missing("#13", FORMS),
-    "UsernameRecoveryForm": Missing("#13", FORMS),
-    "PasswordUtil": Missing("#13", "util class " + BUILDING),
-    "UsernameUtil": Missing("#13", "util class " + BUILDING),
-    "password_length_validator": Missing("#13", "password validator " + BUILDING),
-    "password_complexity_validator": Missing("#13", "password validator " + BUILDING),
-    "password_breached_validator": Missing("#13", "password validator " + BUILDING),
-    "pwned": Missing("#13", "breached-password lookup " + BUILDING),
+    # --- #13
     "input_svn": Missing(
-        "#13",
-        "Flask-Security's sanitises HTML with nh3, not a dependency here; it belongs with"
-        " UsernameUtil (being built in #13), its user",
+        "none yet",
+        "Flask-Security's sanitises HTML with nh3, not a dependency here; UsernameUtil"
+        " refuses markup in usernames instead of cleaning it",
     ),
     # --- #14: two-factor, recovery codes, SMS and phones
     "TwoFactorSetupForm": Missing("#14", TWO_FACTOR),

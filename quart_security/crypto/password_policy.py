@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard, cast
 from urllib.parse import urlsplit
 
+from ..errors import ConfigurationError
+
 __all__ = [
     "HIBP_RANGE_URL",
     "BreachCheckError",
@@ -33,6 +35,8 @@ __all__ = [
     "hibp_fetch_range",
     "parse_range",
     "password_provided",
+    "policy_from_config",
+    "range_fetcher",
 ]
 
 log = logging.getLogger(__name__)
@@ -308,3 +312,51 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], limi
     if len(body) > limit:
         raise BreachCheckError("breached-password response too large")
     return body
+
+
+def range_fetcher(config: Callable[[str], Any]) -> Callable[[str], Awaitable[str]]:
+    """``hibp_fetch_range`` at SECURITY_PASSWORD_BREACHED_RANGE_URL, within
+    SECURITY_PASSWORD_BREACHED_TIMEOUT seconds; both checked here, at start-up."""
+    base_url = config("PASSWORD_BREACHED_RANGE_URL")
+    timeout = config("PASSWORD_BREACHED_TIMEOUT")
+    if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
+        raise ConfigurationError(
+            "SECURITY_PASSWORD_BREACHED_RANGE_URL must be an http(s) URL ending where the"
+            f" 5-digit prefix goes, like {HIBP_RANGE_URL!r}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+        raise ConfigurationError(
+            "SECURITY_PASSWORD_BREACHED_TIMEOUT must be a number of seconds, above 0 and at most 60"
+        )
+    return functools.partial(hibp_fetch_range, base_url=base_url, time_limit=float(timeout))
+
+
+def policy_from_config(config: Callable[[str], Any]) -> PasswordPolicy:
+    """The built-in rules as the settings ask: length, context words, then (with
+    PASSWORD_CHECK_BREACHED) the breached-password check, last so a password
+    refused locally never costs a round trip.
+
+    ``True`` lets a password through (with a log line) when the range API
+    cannot answer; ``"strict"`` refuses it (PASSWORD_BREACHED_SITE_ERROR).
+    """
+    validators: list[PasswordValidator] = [context_words_validator]
+    check = config("PASSWORD_CHECK_BREACHED")
+    if check not in (False, None, True, "strict"):
+        raise ConfigurationError(
+            f"SECURITY_PASSWORD_CHECK_BREACHED must be False, True or 'strict', not {check!r}"
+        )
+    if check:
+        count = config("PASSWORD_BREACHED_COUNT")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError("SECURITY_PASSWORD_BREACHED_COUNT must be an integer >= 1")
+        validators.append(
+            BreachedPasswordValidator(
+                range_fetcher(config), min_count=count, strict=check == "strict"
+            )
+        )
+    return PasswordPolicy(
+        min_length=config("PASSWORD_LENGTH_MIN"),
+        max_length=config("PASSWORD_MAX_LENGTH"),
+        normalize_form=config("PASSWORD_NORMALIZE_FORM"),
+        validators=validators,
+    )

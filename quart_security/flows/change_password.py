@@ -27,22 +27,23 @@ if TYPE_CHECKING:
 
 async def check_password_change(
     ctx: FlowContext, user: Any, password: Any, new_password: str
-) -> None:
-    """Raise SecurityError unless ``user`` may change to ``new_password``.
+) -> str:
+    """The normalised new password; SecurityError unless ``user`` may change to it.
 
     With a current password, ``password`` must verify against it (taken as
-    typed: no stripping) and the new one must differ; a user without a
-    password (passwordless registration) skips both, the view having required
-    a fresh authentication instead. The new password must pass the policy.
+    typed: no stripping, normalised by the PasswordUtil) and the new one must
+    differ once both are normalised; a user without a password (passwordless
+    registration) skips both, the view having required a fresh authentication
+    instead. The new password must pass the PasswordUtil's ``validate``.
     """
     if getattr(user, "password", None):
         if not password_provided(password):
             raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
         if not await ctx.verify_password(user, password):
             raise SecurityError("INVALID_PASSWORD", field="password")
-        if ctx.policy.normalize(password) == ctx.policy.normalize(new_password):
+        if await ctx.normalize_password(password) == await ctx.normalize_password(new_password):
             raise SecurityError("PASSWORD_IS_THE_SAME", field="password")
-    await ctx.check_new_password(new_password, user, "new_password")
+    return await ctx.check_new_password(new_password, user, "new_password")
 
 
 async def change_user_password(

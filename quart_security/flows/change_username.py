@@ -13,23 +13,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
-from ..errors import DuplicateIdentityError, SecurityError
-from ..identity import validate_username
+from ..errors import DuplicateIdentityError, Problem, SecurityError
 
 if TYPE_CHECKING:
-    from .authentication import ConfigReader
     from .context import FlowContext
 
 
-def check_username(cv: ConfigReader, submitted: Any) -> str:
-    """The canonical username, or SecurityError on field "username"."""
-    username, problem = validate_username(cv, submitted)
-    if problem is not None or username is None:
-        key = problem or "USERNAME_DISALLOWED_CHARACTERS"
-        kwargs: dict[str, Any] = {}
-        if key == "USERNAME_INVALID_LENGTH":
-            kwargs = {"min": cv("USERNAME_MIN_LENGTH"), "max": cv("USERNAME_MAX_LENGTH")}
-        raise SecurityError(key, field="username", **kwargs)
+async def check_username(ctx: FlowContext, submitted: Any) -> str:
+    """The canonical username from the app's UsernameUtil, or SecurityError on "username"."""
+    if not isinstance(submitted, str) or not submitted.strip():
+        raise SecurityError("USERNAME_NOT_PROVIDED", field="username")
+    error, username = await ctx.validate_username(submitted)
+    if error:
+        raise SecurityError.of([Problem.from_message("username", error)])
+    if not username:
+        raise SecurityError("USERNAME_DISALLOWED_CHARACTERS", field="username")
     return username
 
 
@@ -39,7 +37,7 @@ async def change_username(ctx: FlowContext, user: Any, submitted: Any) -> str:
     The user's own name in another case ("matt" -> "Matt") is allowed; any
     other account's name, in any case or Unicode form, is not.
     """
-    username = check_username(ctx.config, submitted)
+    username = await check_username(ctx, submitted)
     taken = SecurityError("USERNAME_ALREADY_ASSOCIATED", field="username", username=username)
     owner = await ctx.store.find_user(case_insensitive=True, username=username)
     old_username = user.username

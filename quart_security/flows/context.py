@@ -3,12 +3,14 @@
 The web layer builds one per request (web/flow_context.py); a test builds one
 from a real datastore and no app (tests/flows/). Everything a flow may touch
 is here, so a flow's dependencies are its signature: the datastore, the
-password service and policy, the signed tokens, the settings, the clock, the
-identity attributes, the outbox for mail and the builder of links in mail.
+password service and policy, the app's password and username utils, the
+signed tokens, the settings, the clock, the identity attributes, the outbox
+for mail and the builder of links in mail.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +21,7 @@ from blinker import Signal
 from .. import signals
 from ..clock import Clock, utcnow_naive
 from ..crypto.password_policy import password_provided
-from ..errors import SecurityError
+from ..errors import Problem, SecurityError
 from ..outbox import MailIntent, Outbox, template_name
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from ..crypto.tokens import TokenKit
     from ..datastore.base import UserDatastore
     from ..identity import IdentityResolver
+    from ..password_util import PasswordUtil
+    from ..username_util import UsernameUtil
 
 #: Reads SECURITY_<key> (``Security.cv``, or a dict's ``__getitem__`` in tests).
 ConfigReader = Callable[[str], Any]
@@ -54,6 +58,11 @@ class FlowContext:
     identity: IdentityResolver
     outbox: Outbox
     links: LinkBuilder
+    #: The app's PasswordUtil and UsernameUtil (``Security.password_util`` and
+    #: ``username_util``): every password and username a flow takes goes
+    #: through them. An app's override may be sync or async.
+    password_util: PasswordUtil
+    username_util: UsernameUtil
     #: The sender of signals (Flask-Security sends them from the app).
     sender: Any = None
 
@@ -78,27 +87,56 @@ class FlowContext:
         subject = str(self.config(subject_key))
         self.outbox.add(MailIntent(template, subject, recipient, context, deliver))
 
-    async def check_new_password(self, password: Any, user: Any, field: str) -> None:
-        """SecurityError on ``field`` unless ``password`` may replace ``user``'s.
+    async def check_new_password(self, password: Any, user: Any, field: str) -> str:
+        """The normalised ``password``, or SecurityError on ``field`` unless it may
+        replace ``user``'s.
 
-        Given (not only whitespace), then the policy (length, context words,
-        ...), first violation only, as Flask-Security reports it.
+        Given (not only whitespace), then the PasswordUtil's ``validate``
+        (length, context words, breached, or the app's own rules), every error
+        it returns on ``field``.
         """
         if not password_provided(password):
             raise SecurityError("PASSWORD_NOT_PROVIDED", field=field)
-        violations = await self.policy.validate(password, is_register=False, context={"user": user})
-        if violations:
-            first = violations[0]
-            raise SecurityError(first.message_key, field=field, **first.kwargs)
+        errors, normalized = await self.validate_password(password, is_register=False, user=user)
+        if errors:
+            raise SecurityError.of([Problem.from_message(field, e) for e in errors])
+        return normalized
+
+    async def validate_password(
+        self, password: str, *, is_register: bool, **fields: Any
+    ) -> tuple[list[str], str]:
+        """(errors, normalised password) from the PasswordUtil, awaited if it is async."""
+        result = await _settle(self.password_util.validate(password, is_register, **fields))
+        errors, normalized = result
+        return list(errors or []), normalized
+
+    async def normalize_password(self, password: str) -> str:
+        """The PasswordUtil's form of ``password``, as every entry applies it.
+
+        A value that can never verify (not a string, empty, over
+        PASSWORD_MAX_LENGTH) is left as it is: normalising a huge input would
+        cost what the length cap is there to avoid.
+        """
+        if not self.passwords.context.acceptable(password):
+            return password
+        return str(await _settle(self.password_util.normalize(password)))
+
+    async def validate_username(self, username: str) -> tuple[str | None, str | None]:
+        """(error, normalised username) from the UsernameUtil, awaited if it is async."""
+        error, normalized = await _settle(self.username_util.validate(username))
+        return error, normalized
 
     async def verify_password(self, user: Any, password: str) -> bool:
         """One verification whatever happens, and a transparent rehash on success.
 
-        A missing user or a user without a password costs a dummy verification
-        of the same price, so the time taken tells nothing. The pooled database
-        connection is given back while the hash runs (it takes 0.2-3 s).
+        The password is normalised by the PasswordUtil first, as at every
+        entry. A missing user or a user without a password costs a dummy
+        verification of the same price, so the time taken tells nothing. The
+        pooled database connection is given back while the hash runs (it
+        takes 0.2-3 s).
         """
         stored = getattr(user, "password", None) if user is not None else None
+        password = await self.normalize_password(password)
         await self.store.release_connection()
         if not isinstance(stored, str) or not stored:
             await self.passwords.dummy_verify(password)
@@ -108,3 +146,10 @@ class FlowContext:
             user.password = new_hash
             await self.store.put(user)
         return ok
+
+
+async def _settle(value: Any) -> Any:
+    """An app's util may answer sync (a Flask app's) or async: await only awaitables."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

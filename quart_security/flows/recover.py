@@ -179,13 +179,14 @@ async def reset_password(ctx: FlowContext, user: Any, new_password: str) -> None
     """Consume the link: set the new password, end every session and token.
 
     ``user`` is what ``check_reset_token`` returned; its password is the hash
-    the link was checked against. The new password must pass the policy
-    (SecurityError on ``password``). INVALID_RESET_PASSWORD_TOKEN when another
-    request used the link first (the compare-and-set lost): nothing changed.
+    the link was checked against. The new password must pass the PasswordUtil
+    (SecurityError on ``password``); its normalised form is stored.
+    INVALID_RESET_PASSWORD_TOKEN when another request used the link first (the
+    compare-and-set lost): nothing changed.
     """
-    await ctx.check_new_password(new_password, user, "password")
+    normalized = await ctx.check_new_password(new_password, user, "password")
     expected = getattr(user, "password", None)
-    new_hash = await ctx.passwords.hash(new_password)
+    new_hash = await ctx.passwords.hash(normalized)
     if not await ctx.store.compare_and_set(user, "password", expected, new_hash):
         raise SecurityError("INVALID_RESET_PASSWORD_TOKEN")
     await ctx.store.set_uniquifier(user)

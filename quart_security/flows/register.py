@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..crypto.password_policy import password_provided
 from ..errors import DuplicateIdentityError, Problem, SecurityError
-from ..identity import validate_email_address, validate_username
+from ..identity import validate_email_address
 from .authentication import requires_confirmation
 from .confirm import confirmation_link
 
@@ -105,7 +105,7 @@ def _check_email(ctx: FlowContext, value: Any, problems: list[Problem]) -> str |
     return canonical
 
 
-def _check_username(ctx: FlowContext, value: Any, problems: list[Problem]) -> str | None:
+async def _check_username(ctx: FlowContext, value: Any, problems: list[Problem]) -> str | None:
     if not ctx.config("USERNAME_ENABLE"):
         return None
     if _blank(value):
@@ -115,15 +115,12 @@ def _check_username(ctx: FlowContext, value: Any, problems: list[Problem]) -> st
     if not isinstance(value, str):
         problems.append(Problem("username", "INVALID_INPUT"))
         return None
-    canonical, key = validate_username(ctx.config, value)
-    if key is not None or canonical is None:
-        kwargs: dict[str, Any] = {}
-        if key == "USERNAME_INVALID_LENGTH":
-            kwargs = {
-                "min": ctx.config("USERNAME_MIN_LENGTH"),
-                "max": ctx.config("USERNAME_MAX_LENGTH"),
-            }
-        problems.append(Problem("username", key or "INVALID_INPUT", kwargs))
+    error, canonical = await ctx.validate_username(value)  # the app's UsernameUtil
+    if error:
+        problems.append(Problem.from_message("username", error))
+        return None
+    if not canonical:
+        problems.append(Problem("username", "INVALID_INPUT"))
         return None
     return canonical
 
@@ -143,11 +140,14 @@ async def _check_password(
         if ctx.config("PASSWORD_REQUIRED"):
             problems.append(Problem("password", "PASSWORD_NOT_PROVIDED"))
     else:
-        violations = await ctx.policy.validate(
-            password, is_register=True, context={"email": email, "username": username}
-        )
-        problems.extend(Problem("password", v.message_key, dict(v.kwargs)) for v in violations)
-        usable = None if violations else password
+        # The user fields of the form, as Flask-Security passes them (its
+        # context words); the stored hash is of the normalised password.
+        fields: dict[str, Any] = {**data.user_fields, "email": email}
+        if ctx.config("USERNAME_ENABLE"):
+            fields["username"] = username
+        errors, normalized = await ctx.validate_password(password, is_register=True, **fields)
+        problems.extend(Problem.from_message("password", e) for e in errors)
+        usable = None if errors else normalized
     retype_required = data.retype_required
     if retype_required is None:
         retype_required = bool(ctx.config("PASSWORD_CONFIRM_REQUIRED"))
@@ -160,23 +160,21 @@ async def _check_password(
                 problems.append(Problem("password_confirm", "PASSWORD_NOT_PROVIDED"))
             elif password_provided(password):
                 problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
-        elif not isinstance(password, str) or not _same_password(ctx, password, retyped):
+        elif not isinstance(password, str) or not await _same_password(ctx, password, retyped):
             problems.append(Problem("password_confirm", "RETYPE_PASSWORD_MISMATCH"))
     return usable
 
 
-def _same_password(ctx: FlowContext, a: str, b: str) -> bool:
-    limit = ctx.policy.max_length
-    if len(a) > limit or len(b) > limit:
-        return a == b
-    return ctx.policy.normalize(a) == ctx.policy.normalize(b)
+async def _same_password(ctx: FlowContext, a: str, b: str) -> bool:
+    # Compared as the PasswordUtil normalises them (an over-long one as typed).
+    return await ctx.normalize_password(a) == await ctx.normalize_password(b)
 
 
 async def check_registration(ctx: FlowContext, data: RegistrationInput) -> _Checked:
     """Validate everything and look the identities up; SecurityError on bad input."""
     problems: list[Problem] = []
     email = _check_email(ctx, data.email, problems)
-    username = _check_username(ctx, data.username, problems)
+    username = await _check_username(ctx, data.username, problems)
     password = await _check_password(ctx, data, email, username, problems)
     store = ctx.store
     # Identities that differ only in case are one identity, whatever the

@@ -58,5 +58,7 @@ def flow_context(security: Security, port: WebPort, outbox: Outbox | None = None
         identity=security.identity,
         outbox=request_state(port.g).outbox if outbox is None else outbox,
         links=PortLinks(security, port),
+        password_util=security.password_util,
+        username_util=security.username_util,
         sender=security.app,
     )

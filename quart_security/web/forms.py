@@ -8,7 +8,8 @@ the flows do the lookups and hashing. What an app adds when it subclasses a
 form runs too: WTForms validators and ``validate_<field>`` methods, sync as
 WTForms runs them, and async ones (a coroutine function, or an object whose
 ``__call__`` is one), which ``validate_async`` awaits. Their errors are the
-app's own text and reach ``field_errors`` as they are.
+app's own text and reach ``field_errors`` as they are, as do the errors
+of a custom PasswordUtil/UsernameUtil.
 
 Every form takes its configuration from ``security=`` (the views pass it;
 an app's ``FormInfo`` instantiator passes every keyword on, as in
@@ -35,6 +36,7 @@ from wtforms.form import BaseForm
 from wtforms.validators import StopValidation, ValidationError
 
 from ..crypto.password_policy import password_provided
+from ..errors import Problem
 from ..flows.register import RegistrationInput
 from .form_input import InvalidInput
 
@@ -57,6 +59,7 @@ __all__ = [
     "SendConfirmationForm",
     "UsernameRecoveryForm",
     "VerifyForm",
+    "unique_identity_attribute",
 ]
 
 
@@ -88,8 +91,9 @@ class Form(WTForm):
         for name in omit:  # fields this configuration does not have
             if name in self._fields:
                 del self[name]
-        self.key_errors: dict[str, list[str]] = {}
-        self.message_kwargs: dict[str, dict[str, Any]] = {}
+        #: The library's problems of each field, in order (keys with their
+        #: placeholders, or a custom util's text).
+        self.key_errors: dict[str, list[Problem]] = {}
         # Async validators are kept away from WTForms, which would call them
         # without awaiting and so skip them (fail open): validate_async runs them.
         self._async_validators: dict[str, list[Any]] = {}
@@ -116,9 +120,11 @@ class Form(WTForm):
 
     def add_error(self, field: str, message_key: str, **message_kwargs: Any) -> None:
         """Record SECURITY_MSG_<message_key> for ``field`` ("" is the whole form)."""
-        self.key_errors.setdefault(field, []).append(message_key)
-        if message_kwargs:
-            self.message_kwargs[message_key] = message_kwargs
+        self.add_problem(Problem(field, message_key, message_kwargs))
+
+    def add_problem(self, problem: Problem) -> None:
+        """Record a flow's problem (a key, or an app's text) for its field."""
+        self.key_errors.setdefault(problem.field, []).append(problem)
 
     def check(self) -> bool:
         """The library's shape checks only (``check_fields``), as message keys."""
@@ -182,6 +188,31 @@ class Form(WTForm):
 
 #: The name this codebase used before the forms were public.
 SecurityForm = Form
+
+
+async def unique_identity_attribute(form: Form, field: Field) -> None:
+    """Flask-Security's validator: refuse a value that an identity attribute
+    (USER_IDENTITY_ATTRIBUTES) maps to an existing account.
+
+    Async (it looks the value up), so ``validate_async`` awaits it, on Quart
+    and on Flask alike. It tells whoever submits the form that the account
+    exists: use it where that is acceptable (RETURN_GENERIC_RESPONSES keeps
+    the library's own forms from doing so).
+    """
+    from ..state import current_security
+
+    security = form.security or current_security()
+    value = field.data
+    if not isinstance(value, str) or not value:
+        return
+    for attr, mapper, case_insensitive in security.identity.attributes:
+        mapped = mapper(value)
+        if mapped and await security.store.find_user(
+            case_insensitive=case_insensitive, **{attr: mapped}
+        ):
+            raise ValidationError(
+                security.message("IDENTITY_ALREADY_ASSOCIATED", attr=attr, value=mapped)
+            )
 
 
 class LoginForm(Form):

@@ -29,7 +29,7 @@ from . import authn
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
-from .responses import apply_cache_control, input_error_response
+from .responses import apply_cache_control, input_error_response, problem_message
 from .routes import Route, enabled_routes
 from .templates import mail_renderer
 
@@ -86,7 +86,7 @@ async def _answer(security: Security, port: WebPort, view: Any) -> Response:
             security, port, payload, 503, {"Retry-After": str(exc.retry_after)}
         )
     except SecurityError as exc:
-        msg = security.message(exc.message_key, **exc.message_kwargs)
+        msg = problem_message(security, exc.problems[0])
         if want_json(security, port):
             return await render_json(security, port, error_payload(msg), exc.status)
         return port.make_response(msg, exc.status)

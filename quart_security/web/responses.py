@@ -20,7 +20,7 @@ from .templates import page_group, processor_context, renderer
 from .urls import safe_next_url
 
 if TYPE_CHECKING:
-    from ..errors import SecurityError
+    from ..errors import Problem, SecurityError
     from ..extension import Security
     from .forms import SecurityForm
     from .port import WebPort
@@ -107,12 +107,20 @@ async def json_ok(
     return await render_json(security, port, body, status, user=user)
 
 
+def problem_message(security: Security, problem: Problem) -> str:
+    """What the client reads for one problem: a key translated for this request,
+    or the app's own text (a custom util's error) as it is."""
+    if problem.text is not None:
+        return problem.text
+    return security.message(problem.key, **problem.kwargs)
+
+
 def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str]]:
-    """The form's errors per field: the library's translated, then the app's
-    validators' text as they wrote it."""
+    """The form's errors per field, in order: the library's (translated, or a
+    custom util's text), then the app's validators' text as they wrote it."""
     errors = {
-        field: [security.message(k, **form.message_kwargs.get(k, {})) for k in keys]
-        for field, keys in form.key_errors.items()
+        field: [problem_message(security, p) for p in problems]
+        for field, problems in form.key_errors.items()
     }
     for field, texts in form.app_errors().items():
         errors.setdefault(field, []).extend(t for t in texts if t not in errors.get(field, []))
@@ -174,7 +182,7 @@ async def form_failure(
     """
     if error is not None:
         for problem in error.problems:
-            form.add_error(problem.field, problem.key, **problem.kwargs)
+            form.add_problem(problem)
         status = status or error.status
     status = status or 400
     if want_json(security, port):

@@ -1,7 +1,8 @@
 """``env``: a real FlowContext and its services, no app, on every datastore backend.
 
 See tests/support/flow_context.py. Settings per test or module:
-``@pytest.mark.settings(confirmable=True)``.
+``@pytest.mark.settings(confirmable=True)``; the app's util classes:
+``@pytest.mark.security_kwargs(password_util_cls=...)``.
 """
 
 from __future__ import annotations
@@ -24,5 +25,6 @@ _MARKS = {"postgres": pytest.mark.postgres}
     ]
 )
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FlowEnv]:
-    async with flow_env(request.param, tmp_path, settings_of(request)) as built:
+    utils = settings_of(request, "security_kwargs")
+    async with flow_env(request.param, tmp_path, settings_of(request), utils) as built:
         yield built

@@ -133,6 +133,7 @@ async def create_test_app(
     app_settings: Mapping[str, Any] | None = None,
     security_kwargs: Mapping[str, Any] | None = None,
 ) -> BuiltApp:
+    """A seeded Quart app; ``security_kwargs`` go to ``Security()`` (password_util_cls, ...)."""
     if backend in MONGO_BACKENDS:
         datastore, close = await mongo_store(backend)
     else:

@@ -41,7 +41,7 @@ from quart_security import config as config_module
 from quart_security.clock import FrozenClock
 from quart_security.config import ConfigView
 from quart_security.crypto.hashing_pool import HashingPool
-from quart_security.crypto.password_policy import PasswordPolicy, context_words_validator
+from quart_security.crypto.password_policy import PasswordPolicy, policy_from_config
 from quart_security.crypto.passwords import PasswordContext, PasswordService
 from quart_security.crypto.tokens import TokenKit
 from quart_security.datastore.base import UserDatastore
@@ -50,6 +50,8 @@ from quart_security.extension import SERIALIZER_SALTS
 from quart_security.flows.context import FlowContext
 from quart_security.identity import IdentityResolver
 from quart_security.outbox import MailIntent, Outbox
+from quart_security.password_util import PasswordUtil
+from quart_security.username_util import UsernameUtil
 from tests.datastore.backends import mongo_datastore, postgres_datastore, sql_datastore
 from tests.support.app_factory import FAST_ARGON2, PASSWORD, ROLES, USERS
 
@@ -189,12 +191,7 @@ def _passwords(cv: ConfigView, pool: HashingPool) -> PasswordService:
 
 
 def _policy(cv: ConfigView) -> PasswordPolicy:
-    return PasswordPolicy(
-        min_length=cv("PASSWORD_LENGTH_MIN"),
-        max_length=cv("PASSWORD_MAX_LENGTH"),
-        normalize_form=cv("PASSWORD_NORMALIZE_FORM"),
-        validators=(context_words_validator,),
-    )
+    return policy_from_config(cv)  # as Security._build builds it
 
 
 def _identity(cv: ConfigView) -> IdentityResolver:
@@ -223,6 +220,10 @@ class FlowEnv:
     clock: FrozenClock = field(default_factory=lambda: FrozenClock(START))
     pool: CountingPool = field(default_factory=CountingPool)
     sender: FlowSender = field(default_factory=FlowSender)
+    #: The classes an app would pass as password_util_cls / username_util_cls
+    #: (``@pytest.mark.utils(password_util_cls=...)`` in tests/flows).
+    password_util_cls: type[PasswordUtil] = PasswordUtil
+    username_util_cls: type[UsernameUtil] = UsernameUtil
 
     def __post_init__(self) -> None:
         self.cv = ConfigView(self.app_config)
@@ -230,6 +231,11 @@ class FlowEnv:
         self.passwords = _passwords(self.cv, self.pool)
         self.policy = _policy(self.cv)
         self.identity = _identity(self.cv)
+        # Built and bound as Security._build does; no app, so no Security.
+        self.password_util = self.password_util_cls(None)
+        PasswordUtil.bind(self.password_util, self.cv, self.policy)
+        self.username_util = self.username_util_cls(None)
+        UsernameUtil.bind(self.username_util, self.cv)
 
     def context(self) -> FlowContext:
         """A context for one piece of work: its own outbox, the shared services."""
@@ -243,6 +249,8 @@ class FlowEnv:
             identity=self.identity,
             outbox=Outbox(),
             links=ExampleLinks(self.cv("EXTERNAL_BASE_URL")),
+            password_util=self.password_util,
+            username_util=self.username_util,
             sender=self.sender,
         )
 
@@ -357,22 +365,28 @@ def _datastore(
     return mongo_datastore()  # a database of its own, dropped afterwards
 
 
-def settings_of(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The merged ``@pytest.mark.settings`` of a test (closest marker wins)."""
+def settings_of(request: pytest.FixtureRequest, marker_name: str = "settings") -> dict[str, Any]:
+    """The merged ``@pytest.mark.settings`` (or ``marker_name``) of a test (closest wins)."""
     merged: dict[str, Any] = {}
-    for marker in reversed(list(request.node.iter_markers("settings"))):
+    for marker in reversed(list(request.node.iter_markers(marker_name))):
         merged.update(marker.kwargs)
     return merged
 
 
 @asynccontextmanager
 async def flow_env(
-    backend: str, tmp_path: Path, settings: Mapping[str, Any]
+    backend: str,
+    tmp_path: Path,
+    settings: Mapping[str, Any],
+    utils: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FlowEnv]:
-    """A seeded FlowEnv on ``backend``; everything it opened is closed afterwards."""
+    """A seeded FlowEnv on ``backend``; everything it opened is closed afterwards.
+
+    ``utils`` are the app's util classes (``password_util_cls``, ``username_util_cls``).
+    """
     app_config = build_config(settings)
     async with _datastore(backend, tmp_path) as store:
-        env = FlowEnv(backend, store, app_config)
+        env = FlowEnv(backend, store, app_config, **dict(utils or {}))
         try:
             await env.seed()
             yield env

@@ -69,10 +69,12 @@ async def change_password(security: Security, port: WebPort) -> Response:
         return await form_failure(
             security, port, form, TEMPLATE, change_password_form=form, **context
         )
-    new_password = str(form.new_password.data)
     ctx = flow_context(security, port)
     try:
-        await flow.check_password_change(ctx, user, form.password.data, new_password)
+        # What is stored is the new password as the PasswordUtil normalised it.
+        new_password = await flow.check_password_change(
+            ctx, user, form.password.data, str(form.new_password.data)
+        )
     except SecurityError as exc:
         return await form_failure(
             security, port, form, TEMPLATE, error=exc, change_password_form=form, **context
