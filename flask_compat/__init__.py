@@ -22,7 +22,6 @@ from quart_security import (
     LoginForm,
     LogoutForm,
     MailUtil,
-    PasswordUtil,
     RegisterForm,
     RegisterFormV2,
     ResetPasswordForm,
@@ -55,7 +54,6 @@ from quart_security import (
     transform_url,
     uia_email_mapper,
     uia_username_mapper,
-    unique_identity_attribute,
     us_profile_changed,
     us_security_token_sent,
     user_authenticated,
@@ -102,6 +100,8 @@ from .decorators import (
     unauth_csrf,
 )
 from .extension import Security
+from .forms import unique_identity_attribute
+from .password_util import PasswordUtil
 
 __all__ = [
     "AnonymousUser",

@@ -53,9 +53,8 @@ def lookup_identity(value: str) -> Any:
 def password_breached_validator(password: str) -> list[str] | None:
     """Flask-Security's breached check, sync (see quart_security's).
 
-    For app code (a view, a script). Inside a PasswordUtil override the
-    library is already running its coroutine on this thread's loop: write
-    the override ``async def`` and await quart_security's instead.
+    For app code (a view, a script) and for a plain ``def`` PasswordUtil
+    override, which the library calls on a worker thread of its own.
     """
     return run_in_request(password_util.password_breached_validator(password))
 

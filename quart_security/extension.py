@@ -64,10 +64,9 @@ ContextProcessor = Callable[[], Any]
 
 #: The pages (and "mail") that run context processors, by registrar name.
 #: Two-factor, unified sign-in, WebAuthn and recovery-code pages come with
-#: their features.
+#: their features; so does logout's (a logout here renders no page).
 CONTEXT_PROCESSOR_GROUPS = (
     "login",
-    "logout",
     "verify",
     "register",
     "send_confirmation",
@@ -425,49 +424,48 @@ class Security:
             raise ConfigurationError("render_template must be a callable(template, **context)")
         return hook
 
-    def _add_context_processor(self, group: str, fn: ContextProcessor) -> None:
+    def _add_context_processor(self, group: str, fn: ContextProcessor) -> ContextProcessor:
+        """Register ``fn`` for ``group``; returns it, so the registrars work as decorators."""
         if not callable(fn):
             raise ConfigurationError("a context processor must be a callable returning a dict")
         processors = self.context_processors.setdefault(group, [])
         if fn not in processors:
             processors.append(fn)
+        return fn
 
-    def context_processor(self, fn: ContextProcessor) -> None:
+    def context_processor(self, fn: ContextProcessor) -> ContextProcessor:
         """Add ``fn()``'s names to every library page and mail."""
-        self._add_context_processor("global", fn)
+        return self._add_context_processor("global", fn)
 
-    def login_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("login", fn)
+    def login_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("login", fn)
 
-    def logout_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("logout", fn)
+    def verify_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("verify", fn)
 
-    def verify_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("verify", fn)
+    def register_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("register", fn)
 
-    def register_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("register", fn)
+    def send_confirmation_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("send_confirmation", fn)
 
-    def send_confirmation_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("send_confirmation", fn)
+    def forgot_password_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("forgot_password", fn)
 
-    def forgot_password_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("forgot_password", fn)
+    def reset_password_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("reset_password", fn)
 
-    def reset_password_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("reset_password", fn)
+    def change_password_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("change_password", fn)
 
-    def change_password_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("change_password", fn)
+    def change_email_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("change_email", fn)
 
-    def change_email_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("change_email", fn)
+    def change_username_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("change_username", fn)
 
-    def change_username_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("change_username", fn)
+    def recover_username_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("recover_username", fn)
 
-    def recover_username_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("recover_username", fn)
-
-    def mail_context_processor(self, fn: ContextProcessor) -> None:
-        self._add_context_processor("mail", fn)
+    def mail_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("mail", fn)

@@ -10,10 +10,11 @@ that is hashed and stored is the normalised one ``validate`` returns.
 Differences from Flask-Security, each because of I/O or async:
 
 - ``validate`` is a coroutine here (the breached-password check is a network
-  round trip). An override may be ``async def`` or a plain ``def`` (a Flask
-  app's); the library awaits what returns an awaitable. A plain override
-  cannot call the async ``super().validate()``: write it ``async def`` to
-  build on the default checks (that works on flask_compat too).
+  round trip). An override may be ``async def`` (awaited) or a plain ``def``
+  (run on a worker thread, so it may block). A plain override that builds on
+  the default checks subclasses flask_compat's PasswordUtil, whose
+  ``validate`` is plain too (Flask-Security's pattern, unchanged); on Quart,
+  write the override ``async def`` and await ``super().validate``.
 - Errors are strings, as in Flask-Security. The library's own are
   ``MessageText`` strings that keep their SECURITY_MSG_* key, so the answer
   translates them for the request; any other string is the app's own text

@@ -101,5 +101,9 @@ class UsernameUtil:
             return self._text(key, **kwargs), None
         return None, canonical
 
+    #: Quick and without I/O: the flows call it in place, not on a worker
+    #: thread (an override, which may block, goes to one).
+    validate.runs_inline = True  # type: ignore[attr-defined]
+
     def _text(self, key: str, **kwargs: Any) -> str:
         return message_text(self._security or _current_security(), key, kwargs)

@@ -10,6 +10,7 @@ for mail and the builder of links in mail.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ class FlowContext:
         self, password: str, *, is_register: bool, **fields: Any
     ) -> tuple[list[str], str]:
         """(errors, normalised password) from the PasswordUtil, awaited if it is async."""
-        result = await _settle(self.password_util.validate(password, is_register, **fields))
+        result = await _call_util(self.password_util.validate, password, is_register, **fields)
         errors, normalized = result
         return list(errors or []), normalized
 
@@ -123,7 +124,7 @@ class FlowContext:
 
     async def validate_username(self, username: str) -> tuple[str | None, str | None]:
         """(error, normalised username) from the UsernameUtil, awaited if it is async."""
-        error, normalized = await _settle(self.username_util.validate(username))
+        error, normalized = await _call_util(self.username_util.validate, username)
         return error, normalized
 
     async def verify_password(self, user: Any, password: str) -> bool:
@@ -146,6 +147,21 @@ class FlowContext:
             user.password = new_hash
             await self.store.put(user)
         return ok
+
+
+async def _call_util(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an app's util method: awaited if async, else on a worker thread.
+
+    A plain ``def`` override (a Flask app's, or one doing blocking I/O) never
+    holds up the event loop, and may itself run the async default with
+    ``asyncio.run`` (flask_compat's PasswordUtil does). The request's context
+    variables go with it.
+    """
+    if inspect.iscoroutinefunction(method):
+        return await method(*args, **kwargs)
+    if getattr(method, "runs_inline", False):  # the library's own quick, I/O-free ones
+        return await _settle(method(*args, **kwargs))
+    return await _settle(await asyncio.to_thread(method, *args, **kwargs))
 
 
 async def _settle(value: Any) -> Any:

@@ -154,7 +154,10 @@ class Form(WTForm):
         """
         outcome = self.validate(**kwargs)
         if inspect.isawaitable(outcome):
-            await outcome
+            outcome = await outcome
+        if not outcome and not self.has_errors():
+            # An app's validate() said no without saying why: still a refusal.
+            self.add_error("", "API_ERROR")
         for name, validators in self._async_validators.items():
             field = self._fields.get(name)
             if field is None or field.errors:

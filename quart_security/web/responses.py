@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from ..config import DEFAULT_MESSAGES
 from .csrf import generate_csrf
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
@@ -123,7 +124,13 @@ def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str
         for field, problems in form.key_errors.items()
     }
     for field, texts in form.app_errors().items():
-        errors.setdefault(field, []).extend(t for t in texts if t not in errors.get(field, []))
+        for text in texts:
+            # An app's validator may name a library message by its key
+            # (DataRequired(message="PASSWORD_NOT_PROVIDED")), as Flask-Security allows.
+            if text in DEFAULT_MESSAGES:
+                text = security.message(text)
+            if text not in errors.setdefault(field, []):
+                errors[field].append(text)
     return errors
 
 

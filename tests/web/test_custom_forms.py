@@ -9,13 +9,15 @@ only its imports changed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import pytest
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, EmailField, StringField
 from wtforms.validators import DataRequired, ValidationError
 
-from quart_security import signals
+import flask_compat
+from quart_security import signals, unique_identity_attribute
 from quart_security.errors import ConfigurationError
 from quart_security.web.form_info import FORM_BASES, FormInfo
 from quart_security.web.forms import (
@@ -64,6 +66,25 @@ async def not_blocked(form: Any, field: Any) -> None:
     await asyncio.sleep(0)
     if str(field.data or "").lower() in BLOCKED:
         raise ValidationError("This account is blocked")
+
+
+class ClosedRegisterForm(RegisterFormV2):
+    """Flask-Security's pattern: an overridden validate() that says no, silently."""
+
+    def validate(self, **kwargs: Any) -> bool:
+        if not super().validate(**kwargs):
+            return False
+        return not str(self.email.data or "").endswith("@closed.example")
+
+
+class UniqueRegisterForm(RegisterFormV2):
+    """An app that chooses to tell a taken address (Flask-Security's validator)."""
+
+    email = EmailField("Email Address", [unique_identity_attribute])
+
+
+class FlaskUniqueRegisterForm(RegisterFormV2):
+    email = EmailField("Email Address", [flask_compat.unique_identity_attribute])
 
 
 class BlockListLoginForm(LoginForm):
@@ -174,6 +195,67 @@ async def test_confirm_register_form_has_no_retyped_password(test_app: Any, clie
     response = await json_register(client, {"email": "c@lp.com", "password": NEW_PASSWORD})
     assert response.status_code == 200, await response.get_data(as_text=True)
     assert await stored_user(test_app, "c@lp.com") is not None
+
+
+@pytest.mark.settings(registerable=True)
+@pytest.mark.security_kwargs(register_form=ClosedRegisterForm)
+async def test_a_validate_that_returns_false_refuses_even_without_a_message(
+    test_app: Any, client: Any
+) -> None:
+    payload = {
+        "email": "a@closed.example",
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    }
+    response = await json_register(client, payload)
+    assert response.status_code == 400
+    assert (await body(response))["response"]["errors"]
+    assert await stored_user(test_app, "a@closed.example") is None
+    response = await json_register(client, {**payload, "email": "a@open.example"})
+    assert response.status_code == 200
+
+
+@pytest.mark.settings(registerable=True)
+@pytest.mark.security_kwargs(register_form=UniqueRegisterForm)
+async def test_unique_identity_attribute_refuses_a_taken_address(
+    test_app: Any, client: Any
+) -> None:
+    payload = {"email": "Matt@LP.com", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+    response = await json_register(client, payload)
+    assert response.status_code == 400
+    (message,) = (await body(response))["response"]["field_errors"]["email"]
+    assert "matt@lp.com" in message.lower() and "already" in message
+    assert (await json_register(client, {**payload, "email": "free@lp.com"})).status_code == 200
+
+
+def test_flask_compats_unique_identity_attribute_is_plain(tmp_path: Any) -> None:
+    """Flask-Security's sync validator on a Flask app, with its import changed only."""
+    from tests.support.flask_app_factory import build_flask_app, dispose
+
+    assert not inspect.iscoroutinefunction(flask_compat.unique_identity_attribute)
+    built = build_flask_app(
+        "sqlite",
+        tmp_path,
+        {"registerable": True},
+        security_kwargs={"register_form": FlaskUniqueRegisterForm},
+    )
+    try:
+        client = built.app.flask_app.test_client()
+        csrf = client.get("/register", headers=JSON).get_json()["response"]["csrf_token"]
+        payload = {
+            "email": "joe@lp.com",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        }
+        taken = client.post("/register", json=payload, headers={"X-CSRF-Token": csrf})
+        assert taken.status_code == 400
+        assert "email" in taken.get_json()["response"]["field_errors"]
+        free = client.post(
+            "/register", json={**payload, "email": "x@lp.com"}, headers={"X-CSRF-Token": csrf}
+        )
+        assert free.status_code == 200, free.get_data(as_text=True)
+    finally:
+        dispose(built)
 
 
 # ---------------------------------------------------------------------- login

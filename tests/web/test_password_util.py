@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import flask_compat
 from quart_security import PasswordUtil
 from tests.support.app_factory import PASSWORD, create_test_app
 from tests.support.flask_app_factory import flask_test_app
@@ -254,3 +255,32 @@ async def test_true_lets_a_password_through_when_the_site_is_down(
         response = await register(test_app.app.test_client(), "never seen before")
     assert response.status_code == 200
     assert any("breached-password check failed" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------- Flask-Security's pattern
+class NoFlaskWord(flask_compat.PasswordUtil):
+    """Flask-Security's documented pattern as a Flask app writes it: a plain ``def``
+    that builds on ``super().validate``, with its imports changed only."""
+
+    def validate(  # type: ignore[override]
+        self, password: str, is_register: bool, **kwargs: Any
+    ) -> tuple[list[str] | None, str]:
+        errors, normalized = super().validate(password, is_register, **kwargs)
+        if "flask" in password.lower():
+            errors = [*(errors or []), "No framework names, please"]
+        return errors or None, normalized
+
+
+@pytest.mark.security_kwargs(password_util_cls=NoFlaskWord)
+async def test_a_plain_override_builds_on_the_default_checks(test_app: Any) -> None:
+    client = test_app.app.test_client()
+    refused = await register(client, "flask")
+    assert refused.status_code == 400
+    errors = (await body(refused))["response"]["field_errors"]["password"]
+    # The default's own (translated) length message, then the app's words.
+    assert errors == [
+        message(test_app, "PASSWORD_INVALID_LENGTH", length=8),
+        "No framework names, please",
+    ]
+    assert (await register(client, "a long flask password")).status_code == 400
+    assert (await register(client, "a long quart password")).status_code == 200
