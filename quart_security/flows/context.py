@@ -22,7 +22,7 @@ from blinker import Signal
 from .. import signals
 from ..clock import Clock, utcnow_naive
 from ..crypto.password_policy import password_provided
-from ..errors import Problem, SecurityError
+from ..errors import MessageText, Problem, SecurityError
 from ..outbox import MailIntent, Outbox, template_name
 
 if TYPE_CHECKING:
@@ -106,10 +106,17 @@ class FlowContext:
     async def validate_password(
         self, password: str, *, is_register: bool, **fields: Any
     ) -> tuple[list[str], str]:
-        """(errors, normalised password) from the PasswordUtil, awaited if it is async."""
+        """(errors, normalised password) from the PasswordUtil, awaited if it is async.
+
+        A util that passes a password but normalises it to nothing (or to no
+        string) is refused here: nothing could hash it or sign in with it.
+        """
         result = await _call_util(self.password_util.validate, password, is_register, **fields)
         errors, normalized = result
-        return list(errors or []), normalized
+        errors = list(errors or [])
+        if not errors and not password_provided(normalized):
+            errors = [MessageText("PASSWORD_NOT_PROVIDED", "PASSWORD_NOT_PROVIDED")]
+        return errors, normalized
 
     async def normalize_password(self, password: str) -> str:
         """The PasswordUtil's form of ``password``, as every entry applies it.

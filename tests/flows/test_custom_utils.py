@@ -94,3 +94,19 @@ async def test_a_username_util_decides_at_registration(env: FlowEnv) -> None:
     assert [(p.field, p.text) for p in error.problems] == [("username", "That name is reserved")]
     await env.run(register_user, form(username="grace"))
     assert (await env.user(email="new@example.com")).username == "grace"
+
+
+class Vanishing(PasswordUtil):
+    """A broken util: it passes every password and normalises it to nothing."""
+
+    def validate(  # type: ignore[override]
+        self, password: str, is_register: bool, **kwargs: Any
+    ) -> tuple[list[str] | None, str]:
+        return None, ""
+
+
+@pytest.mark.security_kwargs(password_util_cls=Vanishing)
+async def test_a_util_that_normalises_to_nothing_is_refused_not_a_500(env: FlowEnv) -> None:
+    error, _ = await env.refused(register_user, form())
+    assert [(p.field, p.key) for p in error.problems] == [("password", "PASSWORD_NOT_PROVIDED")]
+    assert await env.user(email="new@example.com") is None
