@@ -131,7 +131,7 @@ their feature is documented.
 - **Flask-Security 5.9.2**: *same* default, *added* (a quart-flask-security key:
   Flask-Security has none), or *differs*, with Flask-Security's default (the safer
   defaults: [security](../security.md) and
-  [migrating](../migrating.md#the-safer-defaults-and-how-to-restore-each)).
+  [migrating](../migrating.md#6-the-safer-defaults-and-how-to-restore-each)).
 
 Watch out for:
 
