@@ -637,6 +637,12 @@ KEY_STATUS: Final[Mapping[str, Status]] = MappingProxyType(
     }
 )
 
+#: The note of each table entry that has one: why a not-built key is refused as it
+#: is, why an inert key has no effect (docs/reference/config.md shows them).
+KEY_NOTES: Final[Mapping[str, str]] = MappingProxyType(
+    {key: entry.note for key, entry in _ENTRIES.items() if entry.note}
+)
+
 # Keys Flask-Security 5.6 had and 5.9 dropped -> the key that replaced them.
 REMOVED_KEYS: Final[Mapping[str, str | None]] = MappingProxyType(
     {
@@ -1391,6 +1397,7 @@ __all__ = [
     "DEFAULT_MESSAGES",
     "DURATION_KEYS",
     "FORM_KEYS",
+    "KEY_NOTES",
     "KEY_STATUS",
     "NOT_BUILT",
     "REMOVED_KEYS",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Quick start"; .ci/run calls it). On a fresh
 # Debian 12 machine as root it installs what is missing (postgresql, redis-server, the
-# venv, this package with its dev extra), runs ruff and mypy, starts the real services,
+# venv, this package with its dev and docs extras), runs ruff, mypy and the strict
+# docs build (mkdocs.yml), starts the real services,
 # runs pytest with this script's arguments, and stops the services on any exit.
 # Safe to run again: every install step skips what is already there.
 #
@@ -65,6 +66,14 @@ run_pytest() {
   return "$rc"
 }
 
+docs_build() {  # the site in strict mode: a broken link, anchor or nav entry fails
+  # (not --quiet: it hides the warnings that strict mode counts, and passes)
+  local out
+  out=$(mktemp -d)
+  NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict -d "$out" || { rm -rf "$out"; return 1; }
+  rm -rf "$out"
+}
+
 on_exit() {
   local rc=$?
   trap - EXIT
@@ -82,11 +91,12 @@ trap 'exit 143' TERM
 # Setup: a failure here stops the run; nothing after it could mean anything.
 phase "system packages" bash "$SERVICES" install-system
 phase "venv" make_venv
-phase "pip install -e .[dev]" "$VENV/bin/python" -m pip install -q -e '.[dev]'
+phase "pip install -e .[dev,docs]" "$VENV/bin/python" -m pip install -q -e '.[dev,docs]'
 
 # Checks: all of them run, so one run shows every problem.
 phase "ruff" "$VENV/bin/ruff" check . || FAILED+=(ruff)
 phase "mypy" "$VENV/bin/mypy" || FAILED+=(mypy)
+phase "docs" docs_build || FAILED+=(docs)
 
 if [ "${QS_REUSE_SERVICES:-0}" = 1 ]; then
   [ -f "$STATE/env" ] || { echo "QS_REUSE_SERVICES=1 but $STATE/env does not exist" >&2; exit 1; }

@@ -47,9 +47,31 @@ async def test_getting_started_app_works(doc_app: Any) -> None:
         headers={"X-CSRF-Token": csrf},
     )
     assert login.status_code == 200
-    token = (await login.get_json())["response"]["user"]["authentication_token"]
+    answer = (await login.get_json())["response"]
+    token = answer["user"]["authentication_token"]
     assert (await (await client.get("/profile")).get_json()) == {"email": "admin@example.com"}
     assert (await client.get("/reports")).status_code == 200
     other = doc_app.test_client()
     by_token = await other.get("/reports", headers={"Authentication-Token": token})
     assert by_token.status_code == 200
+    # Step 5.3: the pre-login token was rotated; the login answer's one logs out.
+    assert answer["csrf_token"] != csrf
+    stale = await client.post("/logout", json={}, headers={"X-CSRF-Token": csrf})
+    assert stale.status_code == 400
+    logout = await client.post("/logout", json={}, headers={"X-CSRF-Token": answer["csrf_token"]})
+    assert logout.status_code == 200
+    assert (await client.get("/profile", headers={"Accept": "application/json"})).status_code == 401
+
+
+async def test_getting_started_browser_lands_on_the_home_page(doc_app: Any) -> None:
+    client = doc_app.test_client()
+    page = await client.get("/login", headers={"Accept": "application/json"})
+    csrf = (await page.get_json())["response"]["csrf_token"]
+    login = await client.post(
+        "/login",
+        form={"email": "admin@example.com", "password": "a long passphrase", "csrf_token": csrf},
+    )
+    assert login.status_code == 302
+    assert login.headers["Location"] == "/"
+    home = await client.get("/")
+    assert home.status_code == 200

@@ -77,3 +77,11 @@ def test_plain_scoped_session(run_example: Any) -> None:
     assert client.get("/me", headers=JSON).status_code == 401
     assert sync_json_login(client, "alan@example.com", "enigma machine").status_code == 200
     assert client.get("/me", headers=JSON).get_json() == {"email": "alan@example.com"}
+
+
+def test_scoped_session_example_starts_again_on_its_own_database(run_example: Any) -> None:
+    # Its database is a file: a restart finds the user already there.
+    run_example("session")
+    app = run_example("session")["app"]
+    login = sync_json_login(app.test_client(), "alan@example.com", "enigma machine")
+    assert login.status_code == 200
