@@ -105,15 +105,16 @@ async def _in_unit_of_work(
         raise CommandError(_problems_text(security, error.problems)) from None
     except DuplicateIdentityError as error:
         raise CommandError(f"an identity is already taken ({error})") from None
-    except Exception as error:  # the datastore refused the write: say so, no traceback
-        raise CommandError(
-            f"the datastore refused the change, nothing was written: {error}", EXIT_FAILED
-        ) from None
+    except Exception as error:  # the datastore failed: say so, no traceback
+        message = f"The datastore failed, nothing was written: {error}"
+        raise CommandError(message, EXIT_FAILED) from None
 
 
 def _problem_text(security: Security, problem: Problem) -> str:
-    text = problem.text if problem.text is not None else security.message(
-        problem.key, **problem.kwargs
+    text = (
+        problem.text
+        if problem.text is not None
+        else security.message(problem.key, **problem.kwargs)
     )
     return f"{problem.field}: {text}" if problem.field else text
 
