@@ -166,6 +166,8 @@ def parse_attributes(security: Security, attributes: Sequence[str]) -> dict[str,
         attr = attr.strip()
         if attr in ("password", "active"):
             raise CommandError(f'Attribute "{attr}" is set by --password / --active.')
+        if attr == "roles":
+            raise CommandError('Roles are given with "roles add USER ROLE".')
         if attr in identity:
             if not identity[attr](value):
                 raise CommandError(

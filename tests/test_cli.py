@@ -294,6 +294,10 @@ def test_password_may_not_be_the_email(app: Harness) -> None:
 def test_unknown_attribute_is_refused(app: Harness) -> None:
     result = invoke(app, "users", "create", "new@example.com", "nosuch:1", "--password", PASSWORD)
     refused(result, 'no attribute "nosuch"')
+    result = invoke(
+        app, "users", "create", "new@example.com", "roles:admin", "--password", PASSWORD
+    )
+    refused(result, "roles add")
     assert app.user("new@example.com") is None
 
 
