@@ -13,9 +13,9 @@ app context (a Flask-Security app's MailUtil.send_mail may use current_app).
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 from werkzeug.datastructures import MultiDict
@@ -23,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.response import Response
 
+from quart_security import cli
 from quart_security.extension import Adapter
 from quart_security.mail_queue import ThreadMailQueue
 from quart_security.state import set_current_security
@@ -42,6 +43,8 @@ from .driver import forget_request_context, run_in_request
 
 if TYPE_CHECKING:
     from quart_security.extension import Security
+
+T = TypeVar("T")
 
 
 class FlaskPort:
@@ -155,3 +158,18 @@ class FlaskAdapter(Adapter):
             return template_globals(security, FlaskPort())
 
         app.context_processor(security_context)
+        cli.register_commands(security, app.cli, _cli_runner(security, app))
+
+
+def _cli_runner(security: Security, app: Any) -> cli.Runner:
+    """Each command in an app context, on this thread's loop (as a request runs)."""
+
+    def run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        async def main() -> T:
+            set_current_security(security)
+            return await make()
+
+        with app.app_context():  # a fresh one: its own g, so its own context copy
+            return run_in_request(main())
+
+    return run

@@ -184,8 +184,8 @@ _TABLE: dict[str, _Entry] = {
     ),
     "ANONYMOUS_USER_DISABLED": not_yet(False),
     "BACKWARDS_COMPAT_AUTH_TOKEN": honoured(False),
-    "CLI_ROLES_NAME": not_yet("roles"),
-    "CLI_USERS_NAME": not_yet("users"),
+    "CLI_ROLES_NAME": honoured("roles"),
+    "CLI_USERS_NAME": honoured("users"),
     # ---------------------------------------------------------------- csrf
     "CSRF_PROTECT_MECHANISMS": honoured(("basic", "session", "token")),
     "CSRF_IGNORE_UNAUTH_ENDPOINTS": honoured(False),

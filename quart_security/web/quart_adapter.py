@@ -8,9 +8,9 @@ within its shutdown bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import quart
 from werkzeug.datastructures import MultiDict
@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.request import Request as SansIORequest
 from werkzeug.sansio.response import Response
 
+from .. import cli
 from ..extension import Adapter
 from ..mail_queue import LoopMailQueue
 from ..state import request_state, set_current_security
@@ -116,6 +117,25 @@ def _endpoint_function(security: Security, route: Route) -> Any:
     return endpoint
 
 
+T = TypeVar("T")
+
+
+def _cli_runner(security: Security, app: Any) -> cli.Runner:
+    """Quart's CLI is sync: each command gets a loop of its own and an app context."""
+
+    def run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        async def main() -> T:
+            # asyncio.run's task has a context copy: the current Security set here
+            # stays in it.
+            async with app.app_context():
+                set_current_security(security)
+                return await make()
+
+        return asyncio.run(main())
+
+    return run
+
+
 class QuartAdapter(Adapter):
     def register(self, security: Security, app: Any, register_blueprint: bool) -> None:
         async def deliver(message: EmailMessage) -> None:
@@ -164,3 +184,4 @@ class QuartAdapter(Adapter):
             return template_globals(security, QuartPort())
 
         app.context_processor(security_context)
+        cli.register_commands(security, app.cli, _cli_runner(security, app))
