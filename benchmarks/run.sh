@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command for the whole benchmark comparison (issue 7):
-#   benchmarks/run.sh            full run (3 repetitions, 8 s runs; prints its estimate)
-#   benchmarks/run.sh --quick    smoke check (1 repetition, 3 s runs, c=32 only)
-# Extra arguments go to runner.py (see `benchmarks/run.sh --help`).
+#   benchmarks/run.sh            full run (3 repetitions, 1 s warm-up + 5 s runs, c=32; prints its estimate)
+#   benchmarks/run.sh --quick    smoke check (1 repetition, 1 s warm-up + 3 s runs, c=32 only)
+#   benchmarks/run.sh --help     usage (and runner.py's options once the venv exists); builds nothing
+# Extra arguments go to runner.py; the defaults above are its own (parse_args).
 #
 # Sets up what it needs: its own venv in benchmarks/.work/venv (git-ignored) with
 # Flask-Security 5.9.2 and the other systems' packages plus this repo (-e), wrk (apt) if
@@ -25,10 +26,31 @@ REQS=(
   argon2-cffi matplotlib pyinstrument
 )
 
+usage() {
+  cat <<USAGE
+usage: bash benchmarks/run.sh [--quick] [runner options]
+
+  (no option)  full comparison: 3 repetitions, 1 s warm-up + 5 s runs, c=32
+  --quick      smoke check: 1 repetition, 1 s warm-up + 3 s runs, c=32 only
+  -h, --help   this text
+
+Sets up its own venv ($VENV), wrk and a throwaway PostgreSQL on
+127.0.0.1:$PGPORT (BENCH_PGPORT), then runs benchmarks/runner.py with the
+other options (--reps, --duration, --warmup, --systems, --db, --scenarios, ...).
+Results: benchmarks/results/.
+USAGE
+}
+
 for arg in "$@"; do
   if [[ $arg == -h || $arg == --help ]]; then
-    exec "$VENV/bin/python" "$HERE/runner.py" --help 2>/dev/null \
-      || { echo "usage: $0 [--quick] [runner options]; run once to build the venv"; exit 0; }
+    usage
+    # runner.py's own option list needs the venv's packages: shown only once it exists.
+    if [[ -x $VENV/bin/python ]] && runner_help=$(cd "$HERE" && "$VENV/bin/python" runner.py --help 2>/dev/null); then
+      printf '\nrunner.py options:\n%s\n' "$runner_help"
+    else
+      printf '\nrunner.py lists every option once a first run has built the venv.\n'
+    fi
+    exit 0
   fi
 done
 

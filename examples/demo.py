@@ -1,36 +1,74 @@
-"""A small Quart app using quart_security exactly as docs/getting-started.md shows.
+"""A small Quart app using quart_security as docs/getting-started.md shows, every feature on.
 
 Run it with ``bash scripts/demo.sh`` (hypercorn on http://127.0.0.1:5000). The
 schema is created and a demo user is seeded (and printed) at start-up, on
-SQLite by default. One setting changes the database: DEMO_DATABASE_URL, an
-SQLAlchemy async URL (``postgresql+asyncpg://...``) or a MongoDB URL
+SQLite by default. Every account page the library has is on: sign in and out,
+registration with email confirmation, password reset, change password, email
+and username, username recovery.
+
+Demo-only choices, each replacing what a real app configures:
+
+- SECRET_KEY and SECURITY_PASSWORD_SALT are made once and kept in
+  ``instance/demo-secrets.json`` (git-ignored, mode 0600; DEMO_INSTANCE_DIR
+  moves it), so a restart keeps sessions and open forms valid. A real app
+  loads them from its environment or secret store.
+- Mail is not sent: ``OutboxMailUtil`` keeps it in memory and
+  http://127.0.0.1:5000/_demo/mail lists it, links clickable. A real app
+  keeps the default MailUtil (SMTP, MAIL_SERVER...) or its own.
+
+One setting changes the database: DEMO_DATABASE_URL, an SQLAlchemy async URL
+(``postgresql+asyncpg://...``) or a MongoDB URL
 (``mongodb://127.0.0.1:27017/demo``), as docs/datastores.md shows.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
 from quart import Quart, jsonify, render_template_string
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from quart_security import (
+    MailUtil,
     Security,
     auth_required,
     current_user,
     hash_password,
+    naive_utcnow,
     roles_required,
 )
 from quart_security.datastore.base import UserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
 from quart_security.models.sqla import FsModels, FsRoleMixin, FsUserMixin, FsWebAuthnMixin
 
+ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DEMO_DATABASE_URL", "sqlite+aiosqlite:///demo.db")
+INSTANCE_DIR = Path(os.environ.get("DEMO_INSTANCE_DIR", ROOT / "instance"))
 DEMO_EMAIL = "demo@example.com"
+DEMO_USERNAME = "demo"
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "correct horse battery staple")
+
+#: Every feature switch of quart_security that is built (config.py: honoured).
+FEATURES = {
+    "SECURITY_REGISTERABLE": True,
+    "SECURITY_CONFIRMABLE": True,
+    "SECURITY_RECOVERABLE": True,
+    "SECURITY_CHANGEABLE": True,
+    "SECURITY_CHANGE_EMAIL": True,
+    "SECURITY_USERNAME_ENABLE": True,
+    "SECURITY_CHANGE_USERNAME": True,
+    "SECURITY_USERNAME_RECOVERY": True,
+    "SECURITY_TRACKABLE": True,
+}
 
 
 class Base(DeclarativeBase):
@@ -52,11 +90,76 @@ class WebAuthn(Base, FsWebAuthnMixin):
     pass
 
 
-app = Quart(__name__)
-# Demo only: a random key per start (every restart logs everyone out). A real
-# app loads SECRET_KEY and SECURITY_PASSWORD_SALT from its environment.
-app.config["SECRET_KEY"] = os.environ.get("DEMO_SECRET_KEY", secrets.token_urlsafe(32))
-app.config["SECURITY_PASSWORD_SALT"] = os.environ.get("DEMO_PASSWORD_SALT", "demo-salt")
+def load_secrets(instance_dir: Path) -> dict[str, str]:
+    """SECRET_KEY and PASSWORD_SALT from ``demo-secrets.json``, made on first start.
+
+    Created exclusively with mode 0600, so two processes starting at once
+    cannot overwrite each other's, and nobody else can read it.
+    """
+    path = instance_dir / "demo-secrets.json"
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    made = {"SECRET_KEY": secrets.token_urlsafe(32), "PASSWORD_SALT": secrets.token_urlsafe(16)}
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fp:
+            json.dump(made, fp)
+        return made
+    try:
+        kept = json.loads(path.read_text())
+        if all(isinstance(kept.get(k), str) and kept[k] for k in made):
+            return {k: kept[k] for k in made}
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(f"demo: {path} is not the demo's secrets file; remove it to make a new one")
+
+
+@dataclass
+class DemoMail:
+    subject: str
+    recipient: str
+    sent_at: datetime
+    body: str
+    template: str = ""
+    html: str | None = field(default=None, repr=False)
+
+
+class OutboxMailUtil(MailUtil):
+    """Keeps the library's mail in memory (shown at /_demo/mail) instead of SMTP."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.outbox: list[DemoMail] = []
+
+    async def send_mail(
+        self,
+        template: str,
+        subject: str,
+        recipient: str | tuple[str, str],
+        sender: str | tuple[str, str],
+        body: str | None,
+        html: str | None,
+        **kwargs: Any,
+    ) -> None:
+        to = recipient if isinstance(recipient, str) else f"{recipient[0]} <{recipient[1]}>"
+        mail = DemoMail(str(subject), to, datetime.now(UTC), body or "", template, html)
+        self.outbox.append(mail)
+
+
+app = Quart(__name__, instance_path=str(INSTANCE_DIR))
+_secrets = load_secrets(INSTANCE_DIR)
+# A DEMO_SECRET_KEY / DEMO_PASSWORD_SALT in the environment wins over the file.
+app.config["SECRET_KEY"] = os.environ.get("DEMO_SECRET_KEY", _secrets["SECRET_KEY"])
+app.config["SECURITY_PASSWORD_SALT"] = os.environ.get(
+    "DEMO_PASSWORD_SALT", _secrets["PASSWORD_SALT"]
+)
+app.config.update(FEATURES)
+# Mail links are built from this, never from the request's Host (QS_DEMO_PORT: demo.sh's).
+app.config["SECURITY_EXTERNAL_BASE_URL"] = os.environ.get(
+    "DEMO_BASE_URL", f"http://127.0.0.1:{os.environ.get('QS_DEMO_PORT', '5000')}"
+)
 
 
 def make_datastore(url: str) -> tuple[UserDatastore[Any, Any], Any]:
@@ -82,21 +185,72 @@ def make_datastore(url: str) -> tuple[UserDatastore[Any, Any], Any]:
 
 
 user_datastore, engine = make_datastore(DATABASE_URL)
-security = Security(app, user_datastore)
+security = Security(app, user_datastore, mail_util_cls=OutboxMailUtil)
+outbox: list[DemoMail] = security.mail_util.outbox  # type: ignore[attr-defined]
 
-PAGE = """<!doctype html><title>quart-flask-security demo</title>
+PAGE = """{% extends "security/base.html" %}
+{% block title %}quart-flask-security demo{% endblock %}
+{% block body %}
 <h1>quart-flask-security demo</h1>
+{% include "security/_messages.html" %}
 {% if current_user.is_authenticated %}
   <p>Signed in as {{ current_user.email }}.</p>
   <form method="post" action="{{ url_for_security('logout') }}">
     <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
     <button>Sign out</button></form>
+  <nav>
+    <a href="{{ url_for_security('change_password') }}">Change password</a>
+    <a href="{{ url_for_security('change_email') }}">Change email</a>
+    <a href="{{ url_for_security('change_username') }}">Change username</a>
+  </nav>
 {% else %}
-  <p><a href="{{ url_for_security('login') }}">Sign in</a> as {{ email }}.</p>
+  <p><a href="{{ url_for_security('login') }}">Sign in</a> as {{ email }}
+     (or {{ username }}), password <code>{{ password }}</code>.</p>
+  <nav>
+    <a href="{{ url_for_security('register') }}">Register</a>
+    <a href="{{ url_for_security('forgot_password') }}">Forgotten password</a>
+    <a href="{{ url_for_security('send_confirmation') }}">Resend confirmation</a>
+    <a href="{{ url_for_security('recover_username') }}">Forgotten username</a>
+  </nav>
 {% endif %}
-<p><a href="/profile">Profile (needs login)</a> ·
-   <a href="/admin">Admin (needs the admin role)</a></p>
+<nav>
+  <a href="/profile">Profile (needs sign-in)</a>
+  <a href="/admin">Admin (needs the admin role)</a>
+  <a href="/_demo/mail">Outbox ({{ mail_count }})</a>
+</nav>
+{% endblock %}
 """
+
+MAIL_PAGE = """{% extends "security/base.html" %}
+{% block title %}Demo outbox{% endblock %}
+{% block body %}
+<h1>Demo outbox</h1>
+<p>The mail the demo would have sent, newest first. It lives in memory: a restart empties it.</p>
+{% for mail in mails %}
+  <article>
+    <h2>{{ mail.subject }}</h2>
+    <p>To {{ mail.recipient }}, {{ mail.sent_at.strftime("%H:%M:%S") }} UTC</p>
+    <pre>{{ linkify(mail.body) }}</pre>
+  </article>
+{% else %}
+  <p>No mail yet. Register, or ask for a password reset.</p>
+{% endfor %}
+<nav><a href="/">Home</a></nav>
+{% endblock %}
+"""
+
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """``text`` escaped, with each http(s) URL as a link."""
+    out, last = [], 0
+    for match in URL.finditer(text):
+        url = match.group(0)
+        out += [escape(text[last : match.start()]), Markup('<a href="%s">%s</a>') % (url, url)]
+        last = match.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 @app.before_serving
@@ -108,9 +262,13 @@ async def create_schema_and_demo_user() -> None:
         admin = await user_datastore.find_or_create_role("admin", permissions=["admin-read"])
         if await user_datastore.find_user(email=DEMO_EMAIL) is None:
             await user_datastore.create_user(
-                email=DEMO_EMAIL, password=await hash_password(DEMO_PASSWORD), roles=[admin]
+                email=DEMO_EMAIL,
+                username=DEMO_USERNAME,
+                password=await hash_password(DEMO_PASSWORD),
+                confirmed_at=naive_utcnow(),  # CONFIRMABLE: the demo user may sign in
+                roles=[admin],
             )
-    print(f"Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
+    print(f"Demo user: {DEMO_EMAIL} ({DEMO_USERNAME}) / {DEMO_PASSWORD}", flush=True)
 
 
 @app.route("/")
@@ -119,8 +277,19 @@ async def index() -> Any:
     from quart_security.web.quart_adapter import QuartPort
 
     return await render_template_string(
-        PAGE, email=DEMO_EMAIL, csrf_token=generate_csrf(security, QuartPort())
+        PAGE,
+        email=DEMO_EMAIL,
+        username=DEMO_USERNAME,
+        password=DEMO_PASSWORD,
+        mail_count=len(outbox),
+        csrf_token=generate_csrf(security, QuartPort()),
     )
+
+
+@app.route("/_demo/mail")
+async def demo_mail() -> Any:
+    """The outbox (demo only: a real app has no such page)."""
+    return await render_template_string(MAIL_PAGE, mails=outbox[::-1], linkify=linkify)
 
 
 @app.route("/profile")

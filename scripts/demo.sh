@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: the demo app (examples/demo.py, on SQLite) served by
+# The README's first command: the demo app (examples/demo.py, on SQLite, every account
+# page on, mail shown at /_demo/mail, secrets kept in instance/demo-secrets.json) served by
 # hypercorn on http://127.0.0.1:5000 until Ctrl-C. Creates the venv and installs this
 # package into it if needed. Env: VENV (default <repo>/.venv), PYTHON (default python3,
 # used only to create the venv), QS_DEMO_PORT (default 5000; the host is always 127.0.0.1).
@@ -8,6 +9,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
 PORT=${QS_DEMO_PORT:-5000}
+export QS_DEMO_PORT=$PORT   # the demo builds its mail links for this port
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 [ -f examples/demo.py ] || { echo "demo.sh: examples/demo.py does not exist yet" >&2; exit 1; }

@@ -36,7 +36,14 @@ DOMAIN = "flask_security"
 SHIPPED = ("en", "fr_FR")
 #: Templates whose strings this module guarantees are in every shipped catalog
 #: (the account-flow templates are extracted too, but are still being written).
-OWN_TEMPLATES = ("base.html", "login_user.html", "verify.html", "_macros.html", "_messages.html")
+OWN_TEMPLATES = (
+    "base.html",
+    "login_user.html",
+    "verify.html",
+    "_macros.html",
+    "_messages.html",
+    "error.html",
+)
 PLACEHOLDER = re.compile(r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
 

@@ -245,8 +245,8 @@ async def handle_csrf(
     Flask-WTF's CSRFProtect (Flask-Security's does nothing without it). A
     refusal is the library's 400: returned as JSON when ``json_response``,
     otherwise raised as CSRFError (as Flask-Security re-raises Flask-WTF's),
-    carrying the same answer as any CSRF refusal here (JSON or text, chosen
-    as for every answer).
+    carrying the same answer as any CSRF refusal here (JSON, or the HTML
+    error page, chosen as for every answer).
     """
     if not csrf_enabled(security) or port.is_websocket or request_state(port.g).csrf_checked:
         return None

@@ -29,7 +29,7 @@ from . import authn
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
-from .responses import apply_cache_control, input_error_response, problem_message
+from .responses import apply_cache_control, input_error_response, overloaded, problem_message
 from .routes import Route, enabled_routes
 from .templates import mail_renderer
 
@@ -81,10 +81,7 @@ async def _answer(security: Security, port: WebPort, view: Any) -> Response:
     except InvalidInput as exc:
         return await input_error_response(security, port, exc)
     except HashingOverloaded as exc:
-        payload = error_payload(security.message(exc.message_key))
-        return await render_json(
-            security, port, payload, 503, {"Retry-After": str(exc.retry_after)}
-        )
+        return await overloaded(security, port, exc.message_key, exc.retry_after)
     except SecurityError as exc:
         msg = problem_message(security, exc.problems[0])
         if want_json(security, port):

@@ -3,8 +3,9 @@
 One helper per kind of answer, shared by every view: ``json_ok`` for a JSON
 success, ``render_page`` for a page, ``form_failure`` for a refused form
 (the envelope with field errors, or the page again with its template
-context), ``csrf_failure`` and ``input_error_response`` for a request the
-library cannot use, ``flash`` for Flask's flash messages.
+context), ``csrf_failure``, ``overloaded`` and ``input_error_response`` for a request
+the library cannot use (``error_page`` is their HTML form), ``flash`` for
+Flask's flash messages.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from .forms import SecurityForm
     from .port import WebPort
 
-TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 
 
@@ -88,7 +88,47 @@ async def csrf_failure(
     msg = security.message(message_key)
     if as_json or want_json(security, port):
         return await render_json(security, port, error_payload(None, {"csrf_token": [msg]}), 400)
-    return port.make_response(msg, 400, {"Content-Type": TEXT})
+    return await error_page(security, port, "csrf", msg, 400)
+
+
+async def overloaded(
+    security: Security, port: WebPort, message_key: str, retry_after: int
+) -> Response:
+    """The answer when the hashing pool is full: 503 with Retry-After, JSON or a page."""
+    headers = {"Retry-After": str(retry_after)}
+    msg = security.message(message_key)
+    if want_json(security, port):
+        return await render_json(security, port, error_payload(msg), 503, headers)
+    response = await error_page(security, port, "overloaded", msg, 503)
+    response.headers.update(headers)
+    return response
+
+
+def back_url(port: WebPort) -> str:
+    """Where "back to the form" goes: this URL again, as a GET (a fresh form and token).
+
+    The request's own path and query, never the Referer: the library's pages
+    send none (``no-referrer``), and a path cannot point off-site.
+    """
+    request = port.request
+    query = request.query_string.decode("latin-1")
+    path = (request.root_path or "") + request.path
+    return f"{path}?{query}" if query else path
+
+
+async def error_page(
+    security: Security, port: WebPort, kind: str, message: str, status: int
+) -> Response:
+    """The styled HTML page (security/error.html) for a refusal that has no form page.
+
+    Rendered by the framework (an app overrides it with its own
+    templates/security/error.html), not by a render_template hook, which
+    only knows the SECURITY_*_TEMPLATE pages.
+    """
+    html = await port.render_template(
+        "security/error.html", kind=kind, message=message, back_url=back_url(port)
+    )
+    return port.make_response(html, status, {"Content-Type": HTML})
 
 
 async def json_ok(

@@ -355,11 +355,12 @@ async def test_handle_csrf_raises_a_400_the_view_cannot_ignore(test_app: Any) ->
     ran = add_views(test_app)
     client = test_app.app.test_client()
     await get_csrf(client)
-    # A browser (HTML): the library's plain 400, never a 500.
+    # A browser (HTML): the library's 400 error page with a way back, never a 500.
     page = await client.post("/helpers/csrf-raise", form={"a": "1"}, headers=HTML)
     assert page.status_code == 400
-    assert page.headers["Content-Type"].startswith("text/plain")
-    assert "CSRF" in await page.get_data(as_text=True)
+    assert page.headers["Content-Type"].startswith("text/html")
+    html = await page.get_data(as_text=True)
+    assert "CSRF" in html and '<a href="/helpers/csrf-raise">' in html
     # An SPA (JSON): the same refusal in the envelope.
     spa = await client.post("/helpers/csrf-raise", json={"a": 1}, headers=JSON)
     assert spa.status_code == 400
