@@ -7,6 +7,7 @@ the library's PHONE_INVALID, translated for the request.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -121,6 +122,28 @@ async def test_the_region_and_message_come_from_the_current_app(built: BuiltApp)
         message = phone.validate_phone_number("020 7946 0018")
     assert message == "Not a phone number we know."
     assert isinstance(message, MessageText) and message.key == "PHONE_INVALID"
+
+
+async def test_a_flask_apps_settings_are_read_too(tmp_path: Path) -> None:
+    """The same class on flask_compat: the app's message, in a Flask app context."""
+    from tests.support.flask_app_factory import flask_test_app
+
+    async with flask_test_app("sqlite", tmp_path) as flask_built:
+        app = flask_built.app.flask_app
+        app.config["SECURITY_MSG_PHONE_INVALID"] = ("Not a phone number we know.", "error")
+
+        def in_flask() -> tuple[str | None, str | None, str | None]:
+            phone = flask_compat.phone_util.PhoneUtil(app)
+            with app.app_context():
+                return (
+                    phone.get_canonical_form("(650) 253-0000"),
+                    phone.validate_phone_number("123"),
+                    flask_compat.uia_phone_mapper("+44 20 7946 0018"),
+                )
+
+        canonical, message, mapped = await asyncio.to_thread(in_flask)
+    assert canonical == "+16502530000" and mapped == "+442079460018"
+    assert message == "Not a phone number we know."
 
 
 async def test_the_message_is_translated_for_the_request(built: BuiltApp) -> None:
