@@ -7,6 +7,8 @@ framework-neutral ones (the same objects as in ``quart_security.utils``).
 from __future__ import annotations
 
 from quart_security import (
+    SmsSenderBaseClass,
+    SmsSenderFactory,
     check_and_get_token_status,
     get_hmac,
     naive_utcnow,
@@ -14,6 +16,7 @@ from quart_security import (
     password_length_validator,
     transform_url,
     uia_email_mapper,
+    uia_phone_mapper,
     uia_username_mapper,
 )
 
@@ -34,6 +37,8 @@ from .api import (
 )
 
 __all__ = [
+    "SmsSenderBaseClass",
+    "SmsSenderFactory",
     "check_and_get_token_status",
     "check_and_update_authn_fresh",
     "get_hmac",
@@ -51,6 +56,7 @@ __all__ = [
     "send_mail",
     "transform_url",
     "uia_email_mapper",
+    "uia_phone_mapper",
     "uia_username_mapper",
     "url_for_security",
     "verify_and_update_password",

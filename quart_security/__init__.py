@@ -54,7 +54,7 @@ from .forms import (
     unique_identity_attribute,
 )
 from .helpers import check_and_get_token_status, get_hmac, naive_utcnow, transform_url
-from .identity import lookup_identity, uia_email_mapper, uia_username_mapper
+from .identity import lookup_identity, uia_email_mapper, uia_phone_mapper, uia_username_mapper
 from .mail_util import EmailValidateException, MailUtil
 from .mixins import AnonymousUser, RoleMixin, UserMixin, WebAuthnMixin
 from .models.sqla import AsaList
@@ -65,6 +65,7 @@ from .password_util import (
     password_length_validator,
     pwned,
 )
+from .phone_util import PhoneUtil
 from .proxies import current_user
 from .signals import (
     change_email_confirmed,
@@ -93,6 +94,7 @@ from .signals import (
     wan_deleted,
     wan_registered,
 )
+from .sms import SmsSenderBaseClass, SmsSenderFactory
 from .username_util import UsernameUtil
 
 __version__ = "0.1.0"
@@ -112,6 +114,7 @@ __all__ = [
     "LogoutForm",
     "MailUtil",
     "PasswordUtil",
+    "PhoneUtil",
     "RegisterForm",
     "RegisterFormV2",
     "ResetPasswordForm",
@@ -120,6 +123,8 @@ __all__ = [
     "SQLAlchemyUserDatastore",
     "Security",
     "SendConfirmationForm",
+    "SmsSenderBaseClass",
+    "SmsSenderFactory",
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",
@@ -168,6 +173,7 @@ __all__ = [
     "tf_security_token_sent",
     "transform_url",
     "uia_email_mapper",
+    "uia_phone_mapper",
     "uia_username_mapper",
     "unauth_csrf",
     "unique_identity_attribute",

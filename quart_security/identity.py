@@ -108,6 +108,26 @@ def uia_username_mapper(identity: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def uia_phone_mapper(identity: str) -> str | None:
+    """The number in E.164 (``PhoneUtil.get_canonical_form``), or None when it is not one.
+
+    The current Security's ``phone_util`` once it has one (phone_util_cls
+    comes with two-factor); until then the default PhoneUtil, which reads
+    PHONE_REGION_DEFAULT from the current app (or the defaults without one).
+    """
+    from .phone_util import PhoneUtil
+    from .state import current_security
+
+    try:
+        util: Any = getattr(current_security(), "phone_util", None)
+    except RuntimeError:
+        util = None
+    if util is None:
+        util = PhoneUtil(None)
+    value = util.get_canonical_form(identity)
+    return value if isinstance(value, str) else None
+
+
 def resolve_mapper(mapper: Any) -> Mapper:
     """Mappers may be given as callables or dotted paths (config friendliness)."""
     if callable(mapper):

@@ -29,6 +29,7 @@ from .helpers import (
 from .identity import (
     lookup_identity,
     uia_email_mapper,
+    uia_phone_mapper,
     uia_username_mapper,
 )
 from .password_util import (
@@ -37,8 +38,11 @@ from .password_util import (
     password_length_validator,
     pwned,
 )
+from .sms import SmsSenderBaseClass, SmsSenderFactory
 
 __all__ = [
+    "SmsSenderBaseClass",
+    "SmsSenderFactory",
     "check_and_get_token_status",
     "check_and_update_authn_fresh",
     "get_hmac",
@@ -56,6 +60,7 @@ __all__ = [
     "send_mail",
     "transform_url",
     "uia_email_mapper",
+    "uia_phone_mapper",
     "uia_username_mapper",
     "url_for_security",
     "verify_and_update_password",

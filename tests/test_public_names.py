@@ -162,7 +162,15 @@ MODULE_OF = {name: module for module, names in FLASK_SECURITY_5_9_2.items() for 
 
 #: Flask-Security submodules mirrored by both packages (docs/api/public-names.md says
 #: why the others are not): each must hold every name of it that the package exports.
-MIRRORED_SUBMODULES = ("core", "datastore", "decorators", "mail_util", "signals", "utils")
+MIRRORED_SUBMODULES = (
+    "core",
+    "datastore",
+    "decorators",
+    "mail_util",
+    "phone_util",
+    "signals",
+    "utils",
+)
 
 
 class Missing(NamedTuple):
@@ -199,12 +207,6 @@ NOT_PROVIDED: dict[str, Missing] = {
     "MfRecoveryCodesForm": Missing("#14", RECOVERY),
     "MfRecoveryForm": Missing("#14", RECOVERY),
     "MfRecoveryCodesUtil": Missing("#14", RECOVERY),
-    "SmsSenderBaseClass": Missing("#14", "SMS comes with two-factor"),
-    "SmsSenderFactory": Missing("#14", "SMS comes with two-factor"),
-    "PhoneUtil": Missing("#14", "phone numbers come with SMS in two-factor"),
-    "uia_phone_mapper": Missing(
-        "#14", "needs PhoneUtil (two-factor's SMS); unified sign-in (#15) uses it as an identity"
-    ),
     # --- #15: unified sign-in (and the passwordless login it replaces)
     "UnifiedSigninForm": Missing("#15", UNIFIED),
     "UnifiedSigninSetupForm": Missing("#15", UNIFIED),
