@@ -68,6 +68,7 @@ from quart_security import (
     wan_registered,
 )
 from quart_security.models.sqla import AsaList
+from quart_security.totp import Totp
 
 from .api import (
     admin_change_password,
@@ -126,6 +127,7 @@ __all__ = [
     "SQLAlchemyUserDatastore",
     "Security",
     "SendConfirmationForm",
+    "Totp",
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",

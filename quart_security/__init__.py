@@ -93,6 +93,7 @@ from .signals import (
     wan_deleted,
     wan_registered,
 )
+from .totp import Totp
 from .username_util import UsernameUtil
 
 __version__ = "0.1.0"
@@ -120,6 +121,7 @@ __all__ = [
     "SQLAlchemyUserDatastore",
     "Security",
     "SendConfirmationForm",
+    "Totp",
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",

@@ -162,7 +162,15 @@ MODULE_OF = {name: module for module, names in FLASK_SECURITY_5_9_2.items() for 
 
 #: Flask-Security submodules mirrored by both packages (docs/api/public-names.md says
 #: why the others are not): each must hold every name of it that the package exports.
-MIRRORED_SUBMODULES = ("core", "datastore", "decorators", "mail_util", "signals", "utils")
+MIRRORED_SUBMODULES = (
+    "core",
+    "datastore",
+    "decorators",
+    "mail_util",
+    "signals",
+    "totp",
+    "utils",
+)
 
 
 class Missing(NamedTuple):
@@ -195,7 +203,6 @@ NOT_PROVIDED: dict[str, Missing] = {
     "TwoFactorRescueForm": Missing("#14", TWO_FACTOR),
     "TwoFactorSelectForm": Missing("#14", TWO_FACTOR),
     "tf_send_security_token": Missing("#14", TWO_FACTOR),
-    "Totp": Missing("#14", "TOTP comes with two-factor (pyotp)"),
     "MfRecoveryCodesForm": Missing("#14", RECOVERY),
     "MfRecoveryForm": Missing("#14", RECOVERY),
     "MfRecoveryCodesUtil": Missing("#14", RECOVERY),
