@@ -72,6 +72,7 @@ from quart_security import (
     wan_registered,
 )
 from quart_security.models.sqla import AsaList
+from quart_security.totp import Totp
 
 from .api import (
     admin_change_password,
@@ -133,6 +134,7 @@ __all__ = [
     "SendConfirmationForm",
     "SmsSenderBaseClass",
     "SmsSenderFactory",
+    "Totp",
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",

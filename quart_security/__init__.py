@@ -95,6 +95,7 @@ from .signals import (
     wan_registered,
 )
 from .sms import SmsSenderBaseClass, SmsSenderFactory
+from .totp import Totp
 from .username_util import UsernameUtil
 
 __version__ = "0.1.0"
@@ -125,6 +126,7 @@ __all__ = [
     "SendConfirmationForm",
     "SmsSenderBaseClass",
     "SmsSenderFactory",
+    "Totp",
     "UserDatastore",
     "UserMixin",
     "UsernameRecoveryForm",

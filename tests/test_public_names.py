@@ -169,6 +169,7 @@ MIRRORED_SUBMODULES = (
     "mail_util",
     "phone_util",
     "signals",
+    "totp",
     "utils",
 )
 
@@ -203,7 +204,6 @@ NOT_PROVIDED: dict[str, Missing] = {
     "TwoFactorRescueForm": Missing("#14", TWO_FACTOR),
     "TwoFactorSelectForm": Missing("#14", TWO_FACTOR),
     "tf_send_security_token": Missing("#14", TWO_FACTOR),
-    "Totp": Missing("#14", "TOTP comes with two-factor (pyotp)"),
     "MfRecoveryCodesForm": Missing("#14", RECOVERY),
     "MfRecoveryForm": Missing("#14", RECOVERY),
     "MfRecoveryCodesUtil": Missing("#14", RECOVERY),
