@@ -102,6 +102,7 @@ from .decorators import (
 from .extension import Security
 from .forms import unique_identity_attribute
 from .password_util import PasswordUtil
+from .recovery_codes import MfRecoveryCodesUtil
 
 __all__ = [
     "AnonymousUser",
@@ -117,6 +118,7 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "MfRecoveryCodesUtil",
     "PasswordUtil",
     "RegisterForm",
     "RegisterFormV2",

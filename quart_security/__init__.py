@@ -66,6 +66,7 @@ from .password_util import (
     pwned,
 )
 from .proxies import current_user
+from .recovery_codes import MfRecoveryCodesUtil
 from .signals import (
     change_email_confirmed,
     change_email_instructions_sent,
@@ -111,6 +112,7 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "MfRecoveryCodesUtil",
     "PasswordUtil",
     "RegisterForm",
     "RegisterFormV2",

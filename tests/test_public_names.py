@@ -198,7 +198,6 @@ NOT_PROVIDED: dict[str, Missing] = {
     "Totp": Missing("#14", "TOTP comes with two-factor (pyotp)"),
     "MfRecoveryCodesForm": Missing("#14", RECOVERY),
     "MfRecoveryForm": Missing("#14", RECOVERY),
-    "MfRecoveryCodesUtil": Missing("#14", RECOVERY),
     "SmsSenderBaseClass": Missing("#14", "SMS comes with two-factor"),
     "SmsSenderFactory": Missing("#14", "SMS comes with two-factor"),
     "PhoneUtil": Missing("#14", "phone numbers come with SMS in two-factor"),

@@ -500,7 +500,9 @@ async def test_recovery_code_consumed_by_value_in_parallel_once(datastore: Store
     results = await asyncio.gather(
         *(fresh(datastore, functools.partial(consume, code)) for code in codes)
     )
-    by_code = {code: [r for c, r in zip(codes, results, strict=True) if c == code] for code in codes}
+    by_code = {
+        code: [r for c, r in zip(codes, results, strict=True) if c == code] for code in codes
+    }
     assert by_code == {"aaaa": [True], "cccc": [True], "bbbb": by_code["bbbb"]}
     assert len(by_code["bbbb"]) == 10 and by_code["bbbb"].count(True) == 1
     found = await lookup(datastore, email="alice@example.com")
