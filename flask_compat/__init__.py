@@ -107,6 +107,7 @@ from .decorators import (
 from .extension import Security
 from .forms import unique_identity_attribute
 from .password_util import PasswordUtil
+from .recovery_codes import MfRecoveryCodesUtil
 
 __all__ = [
     "AnonymousUser",
@@ -122,6 +123,7 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "MfRecoveryCodesUtil",
     "PasswordUtil",
     "PhoneUtil",
     "RegisterForm",

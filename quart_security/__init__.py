@@ -67,6 +67,7 @@ from .password_util import (
 )
 from .phone_util import PhoneUtil
 from .proxies import current_user
+from .recovery_codes import MfRecoveryCodesUtil
 from .signals import (
     change_email_confirmed,
     change_email_instructions_sent,
@@ -114,6 +115,7 @@ __all__ = [
     "LoginForm",
     "LogoutForm",
     "MailUtil",
+    "MfRecoveryCodesUtil",
     "PasswordUtil",
     "PhoneUtil",
     "RegisterForm",

@@ -206,7 +206,6 @@ NOT_PROVIDED: dict[str, Missing] = {
     "tf_send_security_token": Missing("#14", TWO_FACTOR),
     "MfRecoveryCodesForm": Missing("#14", RECOVERY),
     "MfRecoveryForm": Missing("#14", RECOVERY),
-    "MfRecoveryCodesUtil": Missing("#14", RECOVERY),
     # --- #15: unified sign-in (and the passwordless login it replaces)
     "UnifiedSigninForm": Missing("#15", UNIFIED),
     "UnifiedSigninSetupForm": Missing("#15", UNIFIED),

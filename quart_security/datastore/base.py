@@ -291,6 +291,17 @@ class UserDatastore(abc.ABC, Generic[UserT, RoleT]):
     async def mf_delete_recovery_code(self, user: UserT, index: int) -> bool:
         """Consume one code atomically: parallel uses of one code succeed once."""
 
+    @abc.abstractmethod
+    async def mf_consume_recovery_code(self, user: UserT, stored_value: str) -> bool:
+        """Remove the stored entry ``stored_value`` if it is still there; atomic.
+
+        Addressed by value, not by index, so a list changed meanwhile (another
+        code used, new codes made) cannot make it remove the wrong entry. Of
+        many parallel callers with the same value, exactly one gets True; the
+        others, and a caller whose value is not stored, get False. ``user`` is
+        brought up to date with the stored list either way.
+        """
+
     # ------------------------------------------------------------------ unified sign in
     async def us_get_totp_secrets(self, user: UserT) -> dict[str, str]:
         """Method -> (encrypted) secret, stored as a JSON object as in Flask-Security."""

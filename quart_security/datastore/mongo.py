@@ -582,6 +582,10 @@ class MongoUserDatastore(UserDatastore[MUserT, MRoleT]):
             return False
         return await self.consume_list_item(user, "mf_recovery_codes", codes[index])
 
+    async def mf_consume_recovery_code(self, user: MUserT, stored_value: str) -> bool:
+        """One ``$pull`` whose filter holds the value: only one consumer matches."""
+        return await self.consume_list_item(user, "mf_recovery_codes", stored_value)
+
     # ------------------------------------------------------------------ unified sign in
     async def us_get_totp_secrets(self, user: MUserT) -> dict[str, str]:
         if not user.us_totp_secrets:

@@ -756,6 +756,45 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             await session.refresh(user, ["mf_recovery_codes"])
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    #: Compare-and-set attempts before a consumer gives up: each lost round
+    #: means the list changed under it (another code used, or new codes).
+    _CONSUME_ATTEMPTS = 8
+
+    async def mf_consume_recovery_code(self, user: UserT, stored_value: str) -> bool:
+        """Read the stored list, then ``UPDATE ... WHERE id AND list = <the list read>``.
+
+        A lost race re-reads: if another request used this very value, it is
+        gone and the answer is False; if it used another code, this one is
+        still there and the next round can win. Under PostgreSQL's READ
+        COMMITTED the racing UPDATE waits for the winner's commit and then no
+        longer matches; SQLite serialises writers.
+        """
+        if not isinstance(stored_value, str):
+            raise ValueError(f"stored_value must be a string, not {type(stored_value).__name__}")
+        model: Any = self.user_model
+        column = self._lookup_column(model, "mf_recovery_codes", "mf_consume_recovery_code")
+        pk = inspect(model).primary_key[0]
+        user_id = await self._identity(user)
+        for _ in range(self._CONSUME_ATTEMPTS):
+            async with self._guard() as session:
+                read = select(column).where(pk == user_id)
+                codes = list((await session.execute(read)).scalar_one_or_none() or [])
+                if stored_value not in codes:
+                    set_committed_value(user, "mf_recovery_codes", codes or None)
+                    return False
+                remaining = [code for code in codes if code != stored_value]
+                stmt = (
+                    update(model)
+                    .where(pk == user_id, column == codes)
+                    .values({column.key: remaining or None})
+                    .execution_options(synchronize_session=False)
+                )
+                result = await session.execute(stmt)
+                if getattr(result, "rowcount", 0) == 1:
+                    set_committed_value(user, "mf_recovery_codes", remaining or None)
+                    return True
+        return False
+
     # -------------------------------------------------------------- webauthn
     def _webauthn(self) -> Any:
         if self.webauthn_model is None:

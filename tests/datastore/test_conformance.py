@@ -454,6 +454,61 @@ async def test_recovery_code_replayed_in_parallel_is_consumed_once(datastore: St
     assert await datastore.mf_get_recovery_codes(found) == ["aaaa", "cccc"]
 
 
+async def test_recovery_code_consumed_by_value(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.mf_set_recovery_codes(user, ["aaaa", "bbbb", "cccc"])
+    await datastore.commit()
+    assert await datastore.mf_consume_recovery_code(user, "bbbb") is True
+    assert await datastore.mf_get_recovery_codes(user) == ["aaaa", "cccc"]
+    assert await datastore.mf_consume_recovery_code(user, "bbbb") is False
+    assert await datastore.mf_consume_recovery_code(user, "zzzz") is False
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert await datastore.mf_get_recovery_codes(found) == ["aaaa", "cccc"]
+
+    # A copy read before another request used a different code still uses its
+    # own code: the value is looked for in the stored list, not the stale copy.
+    async def use_aaaa() -> bool:
+        other = await datastore.find_user(email="alice@example.com")
+        ok: bool = await datastore.mf_consume_recovery_code(other, "aaaa")
+        return ok
+
+    assert await fresh(datastore, use_aaaa) is True
+    assert await datastore.mf_consume_recovery_code(found, "aaaa") is False
+    assert await datastore.mf_get_recovery_codes(found) == ["cccc"]
+    assert await datastore.mf_consume_recovery_code(found, "cccc") is True
+    assert await datastore.mf_get_recovery_codes(found) == []
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert await datastore.mf_get_recovery_codes(found) == []
+    assert await datastore.mf_consume_recovery_code(found, "cccc") is False
+
+
+async def test_recovery_code_consumed_by_value_in_parallel_once(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.mf_set_recovery_codes(user, ["aaaa", "bbbb", "cccc"])
+    await datastore.commit()
+
+    async def consume(code: str) -> bool:
+        found = await datastore.find_user(email="alice@example.com")
+        ok: bool = await datastore.mf_consume_recovery_code(found, code)
+        return ok
+
+    # Ten uses of "bbbb" race with one use each of the other two codes: those
+    # change the list under the "bbbb" consumers, who must still win once.
+    codes = ["bbbb"] * 3 + ["aaaa"] + ["bbbb"] * 4 + ["cccc"] + ["bbbb"] * 3
+    results = await asyncio.gather(
+        *(fresh(datastore, functools.partial(consume, code)) for code in codes)
+    )
+    by_code = {
+        code: [r for c, r in zip(codes, results, strict=True) if c == code] for code in codes
+    }
+    assert by_code == {"aaaa": [True], "cccc": [True], "bbbb": by_code["bbbb"]}
+    assert len(by_code["bbbb"]) == 10 and by_code["bbbb"].count(True) == 1
+    found = await lookup(datastore, email="alice@example.com")
+    assert await datastore.mf_get_recovery_codes(found) == []
+
+
 # ---------------------------------------------------------------------- unified sign in
 async def test_unified_signin_secrets(datastore: Store) -> None:
     user = await committed_user(datastore)
