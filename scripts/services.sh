@@ -3,7 +3,8 @@
 # auth), Redis, a MongoDB-wire server (SecantusDB, in memory) and an SMTP sink (aiosmtpd).
 #
 # usage: scripts/services.sh install|install-system|start|stop|status
-#   install-system  apt-get install postgresql redis-server, only those missing
+#   install-system  apt-get install postgresql redis-server chromium, only those missing
+#                   (chromium: the browser tests, tests/browser/)
 #   install         install-system, then pip install secantusdb aiosmtpd into $VENV
 #   start           refuses, touching nothing, if a port is taken or $STATE still has live
 #                   services; else starts all four, writes $STATE/env (source it) and prints
@@ -77,7 +78,8 @@ install_system() {
   local missing=()
   [ -n "$PGBIN" ] || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
-  [ ${#missing[@]} -gt 0 ] || { say "Debian packages present (postgresql, redis-server)"; return 0; }
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ ${#missing[@]} -gt 0 ] || { say "Debian packages present (postgresql, redis-server, chromium)"; return 0; }
   local sudo=()
   if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || die "need root to apt-get install ${missing[*]}"

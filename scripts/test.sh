@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README "Quick start"; .ci/run calls it). On a fresh
-# Debian 12 machine as root it installs what is missing (postgresql, redis-server, the
+# Debian 12 machine as root it installs what is missing (postgresql, redis-server, chromium, the
 # venv, this package with its dev and docs extras), runs ruff, mypy and the strict
 # docs build (mkdocs.yml), starts the real services,
 # runs pytest with this script's arguments, and stops the services on any exit.
