@@ -204,9 +204,9 @@ def test_register_confirm_sign_in_change_and_reset(
     page.get_by_label("New Password", exact=True).fill(SECOND)
     page.get_by_label("Retype Password").fill(SECOND)
     page.get_by_role("button", name="Change password").click()
-    # Still signed in (under a new session). The library flashes nothing here,
-    # where Flask-Security flashes PASSWORD_CHANGE: not asserted until it does.
+    # Still signed in (under a new session), told so as Flask-Security does.
     expect(page.get_by_role("heading")).to_have_text("Home")
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed.")
     expect(page.locator("#who")).to_have_text(f"Signed in as {EMAIL}")
     shot(page, "09-password-changed")
 
@@ -230,10 +230,11 @@ def test_register_confirm_sign_in_change_and_reset(
     page.get_by_label("Password", exact=True).fill(THIRD)
     page.get_by_label("Retype Password").fill(THIRD)
     page.get_by_role("button", name="Save the new password").click()
-    # On to the sign-in page (AUTO_LOGIN_AFTER_RESET is off). As after a change,
-    # Flask-Security would flash PASSWORD_RESET_NO_LOGIN here; the library does not.
+    # On to the sign-in page (AUTO_LOGIN_AFTER_RESET is off), with
+    # Flask-Security's PASSWORD_RESET_NO_LOGIN.
     expect(page).to_have_url(server + "/login")
     expect(page.get_by_role("heading")).to_have_text("Sign in")
+    expect(page.get_by_role("status")).to_contain_text("Your password was reset")
     shot(page, "13-password-reset")
 
     # The old password no longer works; the new one does.

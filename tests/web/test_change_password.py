@@ -195,6 +195,10 @@ async def test_html_change(test_app: Any, sink: SmtpSink) -> None:
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+    # Flask-Security flashes PASSWORD_CHANGE; the next library page shows it once.
+    changed = test_app.app.config["SECURITY_MSG_PASSWORD_CHANGE"][0]
+    assert changed in await (await client.get("/change")).get_data(as_text=True)
+    assert changed not in await (await client.get("/change")).get_data(as_text=True)
     assert (await client.get("/api/me", headers=JSON)).status_code == 200
     assert await login_status(test_app, "matt@lp.com", NEW_PASSWORD) == 200
     await settled(test_app, sink, 1)

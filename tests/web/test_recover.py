@@ -225,6 +225,9 @@ async def test_html_flow_end_to_end(test_app: Any, sink: SmtpSink) -> None:
     )
     assert done.status_code == 302
     assert done.headers["Location"] == "/login"
+    # Flask-Security flashes PASSWORD_RESET_NO_LOGIN; the sign-in page shows it.
+    login_page = await (await browser.get("/login")).get_data(as_text=True)
+    assert message(test_app, "PASSWORD_RESET_NO_LOGIN") in login_page
     await settled(test_app, sink, 2)
     assert await login_status(test_app, "matt@lp.com", NEW_PASSWORD) == 200
     assert await login_status(test_app, "matt@lp.com", PASSWORD) == 400
@@ -864,3 +867,23 @@ async def test_auto_login_after_reset(test_app: Any, sink: SmtpSink) -> None:
     assert [call["authn_via"] for call in logins] == [["reset"]]
     me = await client.get("/api/me", headers=JSON)
     assert (await me.get_json())["email"] == "matt@lp.com"
+
+
+@pytest.mark.settings(auto_login_after_reset=True)
+async def test_auto_login_after_reset_html_says_so(test_app: Any, sink: SmtpSink) -> None:
+    token = await reset_token(test_app, sink)
+    browser = test_app.app.test_client()
+    form_html = await (await browser.get(f"/reset/{token}")).get_data(as_text=True)
+    done = await browser.post(
+        f"/reset/{token}",
+        form={
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+            "csrf_token": html_csrf(form_html),
+        },
+    )
+    assert done.status_code == 302
+    # Signed in: Flask-Security's PASSWORD_RESET, shown on the next library page.
+    page = await (await browser.get("/verify")).get_data(as_text=True)
+    assert message(test_app, "PASSWORD_RESET") in page
+    assert message(test_app, "PASSWORD_RESET_NO_LOGIN") not in page

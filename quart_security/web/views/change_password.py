@@ -22,7 +22,7 @@ from ..envelope import want_json
 from ..flow_context import flow_context
 from ..form_info import build_form
 from ..login_session import sign_in
-from ..responses import form_failure, json_ok, render_page, wants_auth_token
+from ..responses import flash, form_failure, json_ok, render_page, wants_auth_token
 from ..urls import view_url
 
 if TYPE_CHECKING:
@@ -86,4 +86,5 @@ async def change_password(security: Security, port: WebPort) -> Response:
     await sign_in(security, port, user, Proof.by("change", remember=remember, renews=True))
     if want_json(security, port):
         return await json_ok(security, port, user=user, with_token=wants_auth_token(port))
+    flash(security, port, "PASSWORD_CHANGE")
     return port.redirect(view_url(security, port, "POST_CHANGE_VIEW"))

@@ -22,7 +22,7 @@ from ..flow_context import flow_context
 from ..form_info import build_form
 from ..forms import ForgotPasswordForm, ResetPasswordForm
 from ..login_session import sign_in
-from ..responses import form_failure, json_ok, render_page, wants_auth_token
+from ..responses import flash, form_failure, json_ok, render_page, wants_auth_token
 from ..urls import resolve_view, spa_url, url_for_security, view_url
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ async def reset_password(security: Security, port: WebPort) -> Response:
         return await _login_after_reset(security, port, user)
     if want_json(security, port):
         return await render_json(security, port, {}, 200)
+    flash(security, port, "PASSWORD_RESET_NO_LOGIN")
     return port.redirect(_after_reset_url(security, port, None))
 
 
@@ -171,5 +172,6 @@ async def _login_after_reset(security: Security, port: WebPort, user: Any) -> Re
     pending = result.decision.pending
     if pending is not None:
         return port.redirect(url_for_security(security, port, pending.endpoint))
-    fallback = None if result.refusal is not None else "POST_LOGIN_VIEW"
-    return port.redirect(_after_reset_url(security, port, fallback))
+    signed_in = result.refusal is None
+    flash(security, port, "PASSWORD_RESET" if signed_in else "PASSWORD_RESET_NO_LOGIN")
+    return port.redirect(_after_reset_url(security, port, "POST_LOGIN_VIEW" if signed_in else None))
