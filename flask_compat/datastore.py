@@ -283,7 +283,7 @@ class FSQLALiteUserDatastore(UserDatastore):
     Flask-SQLAlchemy-Lite's ``db.session`` is a plain Session per app context
     (closed at its teardown), not a scoped_session, so the store asks ``db``
     for it on every use; the models are plain SQLAlchemy ones
-    (``quart_security.models.sqla``), as in Flask-Security.
+    (``flask_compat.models.sqla``, Flask-Security's ``models.sqla``).
     """
 
     def __init__(
