@@ -2,9 +2,9 @@
 
 The same names as ``quart_security`` (and ``flask_security``), sync: views and
 decorators are plain functions, helpers return values instead of coroutines,
-and the datastores take Flask-SQLAlchemy's ``db`` or a scoped session. It is
-an adapter only: every rule lives in the async core (see ``driver`` for how
-its coroutines are run from Flask's threads).
+and the datastores take Flask-SQLAlchemy's or Flask-SQLAlchemy-Lite's ``db``
+or a scoped session. It is an adapter only: every rule lives in the async core
+(see ``driver`` for how its coroutines are run from Flask's threads).
 """
 
 from __future__ import annotations
@@ -90,7 +90,12 @@ from .api import (
     verify_and_update_password,
     verify_password,
 )
-from .datastore import SQLAlchemySessionUserDatastore, SQLAlchemyUserDatastore, UserDatastore
+from .datastore import (
+    FSQLALiteUserDatastore,
+    SQLAlchemySessionUserDatastore,
+    SQLAlchemyUserDatastore,
+    UserDatastore,
+)
 from .decorators import (
     anonymous_user_required,
     auth_required,
@@ -117,6 +122,7 @@ __all__ = [
     "ChangeUsernameForm",
     "ConfirmRegisterForm",
     "EmailValidateException",
+    "FSQLALiteUserDatastore",
     "ForgotPasswordForm",
     "Form",
     "FormInfo",

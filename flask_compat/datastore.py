@@ -3,15 +3,18 @@
 Two thin layers, no datastore rule of their own:
 
 - ``SyncSessionStore`` is quart_security's async ``SQLAlchemyUserDatastore``
-  given the app's synchronous session (Flask-SQLAlchemy's ``db.session`` or a
-  ``scoped_session``) behind an AsyncSession look-alike whose coroutines call
-  the sync method and return at once. Every lookup, validation, error
-  translation and compare-and-set stays in the core class; its coroutines
-  never suspend. The unit of work lives on the app's session (its ``info``
-  dict) instead of the core's ContextVar: the session's scope (app context,
-  thread) is the unit of work, as in Flask-Security, and its lifetime stays
-  the app's (Flask-SQLAlchemy removes it; ending a unit of work only commits
-  or rolls back, it never closes the app's session under the app's feet).
+  given the app's synchronous session (Flask-SQLAlchemy's ``db.session``, a
+  ``scoped_session``, or a function returning the current one, as for
+  Flask-SQLAlchemy-Lite's per-app-context ``db.session``) behind an
+  AsyncSession look-alike whose coroutines call the sync method and return
+  at once. Every lookup, validation, error translation and compare-and-set
+  stays in the core class; its coroutines never suspend. The unit of work
+  lives on the app's session (its ``info`` dict) instead of the core's
+  ContextVar: the session's scope (app context, thread) is the unit of work,
+  as in Flask-Security, and its lifetime stays the app's (Flask-SQLAlchemy
+  removes it, Flask-SQLAlchemy-Lite closes it; ending a unit of work only
+  commits or rolls back, it never closes the app's session under the app's
+  feet).
 - ``UserDatastore`` is the sync facade the app calls: every public coroutine
   method of the async store as a plain function, driven without an event loop.
   A method added to the core datastore later appears here by itself.
@@ -39,12 +42,18 @@ from .driver import run_nonsuspending
 
 __all__ = [
     "AsaList",  # Flask-Security's datastore module exports it too
+    "FSQLALiteUserDatastore",
     "SQLAlchemySessionUserDatastore",
     "SQLAlchemyUserDatastore",
     "UserDatastore",
 ]
 
 _UNIT_KEY = "quart_security_unit_of_work"
+
+#: Where the app's session comes from: one Session, a ``scoped_session``, or a
+#: function returning the current Session (raising RuntimeError when there is
+#: none, as Flask-SQLAlchemy-Lite's ``db.session`` does outside an app context).
+SessionSource = Session | scoped_session[Any] | Callable[[], Session]
 
 
 def _coroutine_names(cls: type) -> frozenset[str]:
@@ -103,21 +112,25 @@ class _AwaitableSession:
 class _SessionScope:
     """Stands in for the core's session ContextVar: the unit of work lives on the app's session."""
 
-    def __init__(self, source: Session | scoped_session[Any]) -> None:
+    def __init__(self, source: SessionSource) -> None:
         self._source = source
 
     def current(self) -> Session:
         source = self._source
-        return source() if isinstance(source, scoped_session) else source
+        return source if isinstance(source, Session) else source()
 
     def _existing(self) -> Session | None:
-        if isinstance(self._source, scoped_session):
-            try:
-                if not self._source.registry.has():
-                    return None
-            except RuntimeError:  # Flask-SQLAlchemy outside an app context
-                return None
-        return self.current()
+        source = self._source
+        if isinstance(source, Session):
+            return source
+        try:
+            if isinstance(source, scoped_session):
+                return source() if source.registry.has() else None
+            # A getter cannot say whether it has a session without making one;
+            # an empty Session holds no connection, and its owner closes it.
+            return source()
+        except RuntimeError:  # Flask-SQLAlchemy(-Lite) outside an app context
+            return None
 
     def get(self, default: Any = None) -> Any:
         session = self._existing()
@@ -172,7 +185,7 @@ class SyncSessionStore(AsyncSQLAStore[Any, Any]):
 
     def __init__(
         self,
-        session: Session | scoped_session[Any],
+        session: SessionSource,
         user_model: type[Any],
         role_model: type[Any],
         webauthn_model: type[WebAuthnMixin] | None = None,
@@ -262,3 +275,25 @@ class SQLAlchemySessionUserDatastore(UserDatastore):
     ) -> None:
         super().__init__(SyncSessionStore(session, user_model, role_model, webauthn_model))
         self.session = session
+
+
+class FSQLALiteUserDatastore(UserDatastore):
+    """Flask-Security's datastore over Flask-SQLAlchemy-Lite: ``(db, User, Role, WebAuthn=None)``.
+
+    Flask-SQLAlchemy-Lite's ``db.session`` is a plain Session per app context
+    (closed at its teardown), not a scoped_session, so the store asks ``db``
+    for it on every use; the models are plain SQLAlchemy ones
+    (``flask_compat.models.sqla``, Flask-Security's ``models.sqla``).
+    """
+
+    def __init__(
+        self,
+        db: Any,
+        user_model: type[Any],
+        role_model: type[Any],
+        webauthn_model: type[WebAuthnMixin] | None = None,
+    ) -> None:
+        super().__init__(
+            SyncSessionStore(lambda: db.session, user_model, role_model, webauthn_model)
+        )
+        self.db = db

@@ -224,7 +224,12 @@ NOT_PROVIDED: dict[str, Missing] = {
     "WebAuthnVerifyForm": Missing("#16", WEBAUTHN),
     "WebauthnUtil": Missing("#16", WEBAUTHN),
     # --- #21: Flask-Security's other datastores
-    "FSQLALiteUserDatastore": Missing("#21", DATASTORE),
+    "FSQLALiteUserDatastore": Missing(
+        "none yet",
+        "Flask-SQLAlchemy-Lite is a Flask extension (flask_compat has it); Quart apps use the"
+        " async SQLAlchemyUserDatastore, which takes the same plain SQLAlchemy models",
+        ("quart_security",),
+    ),
     "MongoEngineUserDatastore": Missing("#21", DATASTORE),
     "PeeweeUserDatastore": Missing("#21", DATASTORE),
     # --- not planned yet

@@ -1,3 +1,3 @@
-"""Ready-made models for Flask-SQLAlchemy apps (``fsqla_v3``, as Flask-Security packages them)."""
+"""Ready-made models for Flask apps: ``fsqla_v3`` (Flask-SQLAlchemy), ``sqla`` (plain models)."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def run_example(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any
 
 def test_every_python_block_is_a_tested_example() -> None:
     text = DOC.read_text()
-    assert text.count("```python") == len(_snippets()) == 3
+    assert text.count("```python") == len(_snippets()) == 4
 
 
 def test_minimal_fsqla_app(run_example: Any) -> None:
@@ -85,3 +85,30 @@ def test_scoped_session_example_starts_again_on_its_own_database(run_example: An
     app = run_example("session")["app"]
     login = sync_json_login(app.test_client(), "alan@example.com", "enigma machine")
     assert login.status_code == 200
+
+
+def test_flask_security_fsqla_lite_example_with_its_imports_changed(run_example: Any) -> None:
+    """Flask-Security's basic Flask-SQLAlchemy-Lite app: only ``flask_security`` imports differ."""
+    source = _snippets()["fsqla-lite"]
+    assert "flask_security" not in source
+    imports = [line for line in source.splitlines() if line.startswith(("from ", "import "))]
+    assert (
+        "from flask_compat import Security, FSQLALiteUserDatastore, auth_required, hash_password"
+        in imports
+    )
+    assert "from flask_compat.models import sqla as sqla" in imports
+    ns = run_example("fsqla-lite")
+    app = ns["app"]
+    client = app.test_client()
+    anonymous = client.get("/")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"] == "/login?next=/"
+    assert sync_json_login(client, "test@me.com", "wrong").status_code == 400
+    login = sync_json_login(client, "test@me.com", "password")
+    assert login.status_code == 200, login.get_data(as_text=True)
+    assert client.get("/").get_data(as_text=True) == "Hello test@me.com"
+    assert ns["security"].datastore is ns["user_datastore"]
+    with app.app_context():
+        user = ns["user_datastore"].find_user(email="test@me.com")
+        assert user.email == "test@me.com" and user.active
+        assert ns["db"].session.get(ns["User"], user.id) is user  # one session per app context
