@@ -27,7 +27,7 @@ from .csrf import (
 )
 from .envelope import error_payload, render_json, want_json
 from .hooks import call_app_hook
-from .responses import apply_cache_control, csrf_failure, flash
+from .responses import apply_cache_control, csrf_failure, error_page, flash
 from .urls import redirect_to_come_back, resolve_view, view_url
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from .port import WebPort
 
 Within = int | float | timedelta | Callable[[], timedelta] | None
-TEXT = "text/plain; charset=utf-8"
 
 
 def _minutes(value: Within, default: timedelta) -> timedelta:
@@ -91,7 +90,10 @@ async def default_unauthn_handler(
     if want_json(security, port) or port.is_websocket:
         return await render_json(security, port, error_payload(msg), 401, headers)
     if "WWW-Authenticate" in headers:
-        return port.make_response(msg, 401, {"Content-Type": TEXT, **headers})
+        # The browser asks for the credentials; this page shows if they cancel.
+        response = await error_page(security, port, "unauthenticated", msg, 401)
+        response.headers.update(headers)
+        return response
     flash(security, port, "UNAUTHENTICATED")
     return redirect_to_come_back(security, port, "login")
 
@@ -107,7 +109,7 @@ async def default_unauthz_handler(
         target = view() if callable(view) else view
         flash(security, port, "UNAUTHORIZED")
         return port.redirect(resolve_view(security, port, str(target)))
-    return port.make_response(msg, 403, {"Content-Type": TEXT})
+    return await error_page(security, port, "unauthorized", msg, 403)
 
 
 async def default_reauthn_handler(

@@ -29,7 +29,13 @@ from . import authn
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
-from .responses import apply_cache_control, input_error_response, overloaded, problem_message
+from .responses import (
+    apply_cache_control,
+    error_page,
+    input_error_response,
+    overloaded,
+    problem_message,
+)
 from .routes import Route, enabled_routes
 from .templates import mail_renderer
 
@@ -71,7 +77,11 @@ async def server_error(security: Security, port: WebPort) -> Response:
     msg = security.message("SERVER_ERROR")
     if want_json(security, port):
         return await render_json(security, port, error_payload(msg), 500)
-    return port.make_response(msg, 500, {"Content-Type": "text/plain; charset=utf-8"})
+    try:
+        return await error_page(security, port, "server_error", msg, 500)
+    except Exception:  # the page itself may be what fails: never a second error
+        log.exception("the server-error page could not be rendered")
+        return port.make_response(msg, 500, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 async def _answer(security: Security, port: WebPort, view: Any) -> Response:

@@ -122,3 +122,56 @@ async def test_remember_me_label_sits_beside_its_checkbox(client: Any) -> None:
         r'\s*<input[^>]*id="remember"[^>]*>\s*<label for="remember">[^<]+</label>\s*', row.group(1)
     )
     assert re.search(r"\.fs-check label \{ display: inline;", page)
+
+
+async def test_a_missing_role_is_a_403_page(client: Any, app: Any) -> None:
+    from tests.support.http import json_login
+
+    assert (await json_login(client, "joe@lp.com")).status_code == 200  # an editor
+    response = await client.get("/api/admin", headers=HTML)
+    assert response.status_code == 403
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = await _text(response)
+    assert app.config["SECURITY_MSG_UNAUTHORIZED"][0] in page
+    assert "<style>" in page
+    json_answer = await client.get("/api/admin", headers=JSON)  # the envelope is unchanged
+    assert await json_answer.get_json() == {
+        "meta": {"code": 403},
+        "response": {"errors": [app.config["SECURITY_MSG_UNAUTHORIZED"][0]]},
+    }
+
+
+async def test_basic_auth_refusal_is_a_401_page_with_the_challenge(client: Any, app: Any) -> None:
+    response = await client.get("/api/basic", headers=HTML)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="Login Required"'
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert app.config["SECURITY_MSG_UNAUTHENTICATED"][0] in await _text(response)
+
+
+async def test_a_failed_commit_is_a_500_page(test_app: Any) -> None:
+    from quart_security import signals
+
+    store = test_app.store
+    if not store.transactional:
+        pytest.skip("MongoDB writes at once: there is no commit to fail")
+
+    def clash(sender: Any, **kwargs: Any) -> None:
+        store.session.add(store.role_model(name="admin"))  # unique: refused at the commit
+
+    client = test_app.app.test_client()
+    csrf = await get_csrf(client)
+    signals.user_authenticated.connect(clash)
+    try:
+        response = await client.post(
+            "/login",
+            form={"email": "matt@lp.com", "password": PASSWORD, "csrf_token": csrf},
+            headers=HTML,
+        )
+    finally:
+        signals.user_authenticated.disconnect(clash)
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = await _text(response)
+    assert test_app.app.config["SECURITY_MSG_SERVER_ERROR"][0] in page
+    assert '<a href="/login">' in page  # try again
