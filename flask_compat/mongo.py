@@ -69,33 +69,13 @@ def _returning_wrapped(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _AwaitableCursor:
-    """AsyncCursor's reading interface over a sync (command) cursor."""
+    """What the core reads of an AsyncCommandCursor (``to_list``), over a sync cursor."""
 
     def __init__(self, cursor: Cursor[Any] | CommandCursor[Any]) -> None:
         self.sync_cursor = cursor
 
     async def to_list(self, length: int | None = None) -> list[Any]:
         return self.sync_cursor.to_list(length)
-
-    async def next(self) -> Any:
-        return next(self.sync_cursor)
-
-    async def close(self) -> None:
-        self.sync_cursor.close()
-
-    def __aiter__(self) -> _AwaitableCursor:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return next(self.sync_cursor)
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-    def __getattr__(self, name: str) -> Any:
-        # sort(), limit()... return the sync cursor itself: keep it wrapped.
-        attr = getattr(self.sync_cursor, name)
-        return _returning_wrapped(attr) if callable(attr) else attr
 
 
 class _AwaitableCollection:

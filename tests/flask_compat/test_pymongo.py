@@ -10,6 +10,7 @@ HTTP suite (tests/web/) also runs on this datastore (its "flask-mongo" apps).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -31,7 +32,12 @@ from pymongo import AsyncMongoClient, MongoClient
 import flask_compat
 import flask_compat.datastore
 from flask_compat import PyMongoUserDatastore, Security
-from quart_security.datastore.mongo import CASE_INSENSITIVE, MongoUserDatastore
+from flask_compat.mongo import _AwaitableDatabase
+from quart_security.datastore.mongo import (
+    CASE_INSENSITIVE,
+    MongoCollectionLike,
+    MongoUserDatastore,
+)
 from quart_security.models.mongo import MongoRole, MongoUser
 from tests.support.app_factory import FAST_ARGON2
 from tests.support.flask_client import sync_json_login
@@ -282,3 +288,16 @@ def test_a_password_change_ends_the_other_sessions(example: dict[str, Any]) -> N
     assert other.get("/", headers=JSON).status_code == 401
     fresh = app.test_client()
     assert sync_json_login(fresh, ADA[0], "a new long passphrase").status_code == 200
+
+
+def test_every_collection_method_the_core_calls_is_awaitable() -> None:
+    """The core's MongoCollectionLike lists what it awaits; a new one must be wrapped too."""
+    called = [n for n, v in vars(MongoCollectionLike).items() if callable(v) and n[0] != "_"]
+    assert "update_one" in called and "aggregate" in called
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGO_URL, connect=False)
+    try:
+        collection = _AwaitableDatabase(client["app"])["user"]
+        for name in called:
+            assert inspect.iscoroutinefunction(getattr(collection, name)), name
+    finally:
+        client.close()
