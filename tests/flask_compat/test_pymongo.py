@@ -38,6 +38,7 @@ from quart_security.datastore.mongo import (
     MongoCollectionLike,
     MongoUserDatastore,
 )
+from quart_security.errors import ConfigurationError
 from quart_security.models.mongo import MongoRole, MongoUser
 from tests.support.app_factory import FAST_ARGON2
 from tests.support.flask_client import sync_json_login
@@ -144,6 +145,14 @@ def test_wrong_handles_are_refused_at_construction() -> None:
             PyMongoUserDatastore({}, MongoUser, MongoRole)  # type: ignore[arg-type]
     finally:
         client.close()
+
+
+def test_flask_security_refuses_the_async_mongo_datastore() -> None:
+    async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO_URL, connect=False)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 32, SECURITY_PASSWORD_SALT="salt")
+    with pytest.raises(ConfigurationError, match="PyMongoUserDatastore"):
+        Security(app, MongoUserDatastore(async_client["app"], MongoUser, MongoRole))  # type: ignore[arg-type]
 
 
 def test_create_indexes_on_start_runs_when_security_is_set_up() -> None:
