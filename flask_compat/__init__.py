@@ -2,12 +2,16 @@
 
 The same names as ``quart_security`` (and ``flask_security``), sync: views and
 decorators are plain functions, helpers return values instead of coroutines,
-and the datastores take Flask-SQLAlchemy's or Flask-SQLAlchemy-Lite's ``db``
-or a scoped session. It is an adapter only: every rule lives in the async core
-(see ``driver`` for how its coroutines are run from Flask's threads).
+and the datastores take Flask-SQLAlchemy's or Flask-SQLAlchemy-Lite's ``db``,
+a scoped session, or a sync PyMongo database (``PyMongoUserDatastore``,
+loaded on first use and kept out of ``__all__`` so SQL-only apps need no
+PyMongo). It is an adapter only: every rule lives in the async core (see
+``driver`` for how its coroutines are run from Flask's threads).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from quart_security import (
     AnonymousUser,
@@ -114,6 +118,9 @@ from .forms import unique_identity_attribute
 from .password_util import PasswordUtil
 from .recovery_codes import MfRecoveryCodesUtil
 
+if TYPE_CHECKING:  # loaded by __getattr__ at run time: PyMongo is optional
+    from .mongo import PyMongoUserDatastore as PyMongoUserDatastore
+
 __all__ = [
     "AnonymousUser",
     "AsaList",
@@ -211,3 +218,11 @@ __all__ = [
     "wan_deleted",
     "wan_registered",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "PyMongoUserDatastore":
+        from .mongo import PyMongoUserDatastore
+
+        return PyMongoUserDatastore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,7 +39,7 @@ from quart_security.web.port import BodyTooLarge
 from quart_security.web.routes import Route
 from quart_security.web.templates import template_globals
 
-from .driver import forget_request_context, run_in_request
+from .driver import forget_request_context, run_in_request, run_nonsuspending
 
 if TYPE_CHECKING:
     from quart_security.extension import Security
@@ -149,6 +149,11 @@ class FlaskAdapter(Adapter):
                 run_in_request(end_request(security))
             finally:
                 forget_request_context()
+
+        # Document stores (MongoDB) may ask for their indexes at start-up; Flask
+        # has no before_serving hook, so a sync store creates them here, once.
+        if getattr(security.store, "create_indexes_on_start", False):
+            run_nonsuspending(security.store.create_indexes())  # type: ignore[attr-defined]
 
         app.before_request(before)
         app.after_request(after)

@@ -18,6 +18,10 @@ Two thin layers, no datastore rule of their own:
 - ``UserDatastore`` is the sync facade the app calls: every public coroutine
   method of the async store as a plain function, driven without an event loop.
   A method added to the core datastore later appears here by itself.
+
+``PyMongoUserDatastore`` (MongoDB through a sync PyMongo database) lives in
+``flask_compat.mongo`` and is loaded from here on first use, so SQL-only apps
+do not need PyMongo.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import inspect
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -39,6 +43,9 @@ from quart_security.mixins import WebAuthnMixin
 from quart_security.models.sqla import AsaList, ensure_sqlite_fold
 
 from .driver import run_nonsuspending
+
+if TYPE_CHECKING:  # loaded by __getattr__ at run time: PyMongo is optional
+    from .mongo import PyMongoUserDatastore as PyMongoUserDatastore
 
 __all__ = [
     "AsaList",  # Flask-Security's datastore module exports it too
@@ -214,6 +221,14 @@ class SyncSessionStore(AsyncSQLAStore[Any, Any]):
         """Flask-Security's ``commit()``: commits the app's session whoever staged the changes."""
         self.session  # noqa: B018 - opens the unit of work on the app's session
         await super().commit()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PyMongoUserDatastore":
+        from .mongo import PyMongoUserDatastore
+
+        return PyMongoUserDatastore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UserDatastore:

@@ -110,6 +110,7 @@ def run_nonsuspending(coro: Coroutine[Any, Any, T]) -> T:
     coro.close()
     raise RuntimeError(
         "a datastore coroutine tried to wait: flask_compat datastores run over a synchronous "
-        "session and drive the core's coroutines without an event loop, so they must never "
-        "suspend. Use flask_compat.SQLAlchemyUserDatastore / SQLAlchemySessionUserDatastore."
+        "session or database and drive the core's coroutines without an event loop, so they "
+        "must never suspend. Use flask_compat.SQLAlchemyUserDatastore, "
+        "SQLAlchemySessionUserDatastore or PyMongoUserDatastore."
     )

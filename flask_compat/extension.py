@@ -76,6 +76,7 @@ class Security(core.Security):
             return datastore.async_store
         raise ConfigurationError(
             "flask_compat.Security needs a flask_compat datastore, e.g. "
-            "SQLAlchemyUserDatastore(db, User, Role) or SQLAlchemySessionUserDatastore(session, "
-            "User, Role); an async quart_security datastore cannot be shared by Flask's threads"
+            "SQLAlchemyUserDatastore(db, User, Role), SQLAlchemySessionUserDatastore(session, "
+            "User, Role) or PyMongoUserDatastore(mongo_db, User, Role); an async quart_security "
+            "datastore cannot be shared by Flask's threads"
         )

@@ -1,12 +1,14 @@
 """The Flask twin of app_factory.create_test_app, built with flask_compat.
 
 Same users, roles, routes and settings markers, on Flask-SQLAlchemy with the
-fsqla_v3 models, so the shared HTTP suite (tests/web/) runs unchanged on both
-frameworks. The app is built in a worker thread, as a Flask server would run
-it: flask_compat drives the core on that thread's own event loop, and the
-test's loop never blocks on it. ``BuiltApp.app`` is a small facade whose
-``test_client()`` and ``app_context()`` speak the Quart test API the suite
-uses (tests/support/flask_client.py).
+fsqla_v3 models (backend "mongo": PyMongoUserDatastore over a sync MongoClient
+database, one database per app, with the Quart twin's Mongo models), so the
+shared HTTP suite (tests/web/) runs unchanged on both frameworks. The app is
+built in a worker thread, as a Flask server would run it: flask_compat drives
+the core on that thread's own event loop, and the test's loop never blocks on
+it. ``BuiltApp.app`` is a small facade whose ``test_client()`` and
+``app_context()`` speak the Quart test API the suite uses
+(tests/support/flask_client.py).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -99,8 +102,35 @@ class FlaskBuiltApp:
     app: FlaskTestApp
     security: Security
     store: Any  # the async datastore the core awaits (SyncSessionStore)
-    datastore: SQLAlchemyUserDatastore  # the sync one the app passed
+    datastore: Any  # the sync one the app passed (SQLAlchemy or PyMongo)
     clock: FrozenClock
+    #: Releases what the app's datastore holds (the Mongo test database).
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+def _mongo_datastore(backend: str) -> tuple[Any, Callable[[], None]]:
+    """PyMongoUserDatastore on a fresh database of the MongoDB-wire server."""
+    from pymongo import MongoClient
+
+    from flask_compat import PyMongoUserDatastore
+    from quart_security.models.mongo import MongoRole, MongoWebAuthn
+
+    from .models import MongoProfileUser
+
+    url = os.environ.get("QS_TEST_MONGO_URL")
+    if not url:
+        raise RuntimeError("QS_TEST_MONGO_URL is not set")
+    client: MongoClient[dict[str, Any]] = MongoClient(url, serverSelectionTimeoutMS=5000)
+    name = f"qs_flask_{uuid.uuid4().hex[:16]}"
+    datastore = PyMongoUserDatastore(
+        client[name], MongoProfileUser, MongoRole, MongoWebAuthn, create_indexes_on_start=True
+    )
+
+    def close() -> None:
+        client.drop_database(name)
+        client.close()
+
+    return datastore, close
 
 
 def build_flask_app(
@@ -121,21 +151,34 @@ def build_flask_app(
         SECURITY_PASSWORD_HASH_POOL_SIZE=2,
         # Links in mails are built from this, never from the Host header.
         SECURITY_EXTERNAL_BASE_URL="https://app.example",
-        SQLALCHEMY_DATABASE_URI=sync_database_url(backend, tmp_path),
         TESTING=True,
     )
     app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})
     app.config.update({"SECURITY_" + k.upper(): v for k, v in (settings or {}).items()})
-    db.init_app(app)
-    datastore = SQLAlchemyUserDatastore(db, User, Role, WebAuthn)
+    datastore: Any
+    close: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "mongo":
+        datastore, close = _mongo_datastore(backend)
+    else:
+        app.config["SQLALCHEMY_DATABASE_URI"] = sync_database_url(backend, tmp_path)
+        db.init_app(app)
+        datastore = SQLAlchemyUserDatastore(db, User, Role, WebAuthn)
     clock = FrozenClock()
-    security = Security(app, datastore, clock=clock, **(security_kwargs or {}))
+    try:
+        security = Security(app, datastore, clock=clock, **(security_kwargs or {}))
+    except BaseException:
+        close()
+        raise
     add_test_routes(app)
+    built = FlaskBuiltApp(
+        FlaskTestApp(app), security, datastore.async_store, datastore, clock, close
+    )
     if not seed:
-        return FlaskBuiltApp(FlaskTestApp(app), security, datastore.async_store, datastore, clock)
+        return built
     with app.app_context():
-        db.drop_all()
-        db.create_all()
+        if backend != "mongo":
+            db.drop_all()
+            db.create_all()
         for name, perms in ROLES:
             datastore.create_role(name=name, permissions=perms)
         datastore.commit()
@@ -145,14 +188,16 @@ def build_flask_app(
                 email=email, username=username, password=pw, roles=roles, active=active
             )
         datastore.commit()
-    return FlaskBuiltApp(FlaskTestApp(app), security, datastore.async_store, datastore, clock)
+    return built
 
 
 def dispose(built: FlaskBuiltApp) -> None:
     built.security.drain_mail()  # no delivery outlives its test
     built.security.hashing_pool.shutdown()
-    with built.app.flask_app.app_context():
-        db.engine.dispose()
+    if "sqlalchemy" in built.app.flask_app.extensions:
+        with built.app.flask_app.app_context():
+            db.engine.dispose()
+    built.close()
 
 
 @asynccontextmanager

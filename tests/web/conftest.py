@@ -1,4 +1,4 @@
-"""Fixtures for the HTTP tests: one app per test, on every SQL backend."""
+"""Fixtures for the HTTP tests: one app per test, on every framework and backend."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests.support.app_factory import BuiltApp, create_test_app
 
 FRAMEWORKS = ["quart", "flask"]
-FLASK_BACKENDS = ("sqlite", "postgres")
+FLASK_BACKENDS = ("sqlite", "postgres", "mongo")  # mongo: PyMongoUserDatastore
 BACKENDS = ["sqlite"]
 if os.environ.get("QS_TEST_POSTGRES_URL"):
     BACKENDS.append("postgres")
@@ -36,7 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.param((f, b), id=f"{f}-{b}")
         for f in frameworks
         for b in BACKENDS
-        if f == "quart" or b in FLASK_BACKENDS  # flask_compat has SQL datastores only
+        if f == "quart" or b in FLASK_BACKENDS  # motor is async-only
     ]
     metafunc.parametrize("test_app", params, indirect=True)
 
