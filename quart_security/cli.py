@@ -75,20 +75,7 @@ class _NoLinks:
 
 def cli_flow_context(security: Security) -> FlowContext:
     """The flow context of a command: the app's services, an outbox of its own."""
-    return FlowContext(
-        store=security.store,
-        passwords=security.passwords,
-        policy=security.password_policy,
-        tokens=security.tokens,
-        config=security.cv,
-        clock=security.clock,
-        identity=security.identity,
-        outbox=Outbox(),
-        links=_NoLinks(),
-        password_util=security.password_util,
-        username_util=security.username_util,
-        sender=security.app,
-    )
+    return security.flow_context(Outbox(), _NoLinks())
 
 
 async def _in_unit_of_work(

@@ -26,10 +26,12 @@ from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
 from .flows.authentication import NoSecondFactor, SecondFactorPlugin
+from .flows.context import FlowContext, LinkBuilder
 from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directories
 from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
+from .outbox import Outbox
 from .password_util import PasswordUtil
 from .username_util import UsernameUtil
 from .web.form_info import FormInfo, check_form_info, configure_forms
@@ -341,6 +343,25 @@ class Security:
             return None
         seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
         return seconds if seconds > 0 else None
+
+    # ------------------------------------------------------------------ flows
+    def flow_context(self, outbox: Outbox, links: LinkBuilder) -> FlowContext:
+        """The app's services as a flow sees them; the caller gives the outbox and
+        how links are built (a request's, or a CLI command's)."""
+        return FlowContext(
+            store=self.store,
+            passwords=self.passwords,
+            policy=self.password_policy,
+            tokens=self.tokens,
+            config=self.cv,
+            clock=self.clock,
+            identity=self.identity,
+            outbox=outbox,
+            links=links,
+            password_util=self.password_util,
+            username_util=self.username_util,
+            sender=self.app,
+        )
 
     # ------------------------------------------------------------------ config access
     def cv(self, key: str) -> Any:

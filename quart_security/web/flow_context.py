@@ -48,17 +48,6 @@ class PortLinks:
 
 def flow_context(security: Security, port: WebPort, outbox: Outbox | None = None) -> FlowContext:
     """The context a flow gets for this request (its outbox is the request's)."""
-    return FlowContext(
-        store=security.store,
-        passwords=security.passwords,
-        policy=security.password_policy,
-        tokens=security.tokens,
-        config=security.cv,
-        clock=security.clock,
-        identity=security.identity,
-        outbox=request_state(port.g).outbox if outbox is None else outbox,
-        links=PortLinks(security, port),
-        password_util=security.password_util,
-        username_util=security.username_util,
-        sender=security.app,
+    return security.flow_context(
+        request_state(port.g).outbox if outbox is None else outbox, PortLinks(security, port)
     )
