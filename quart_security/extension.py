@@ -37,6 +37,7 @@ from .username_util import UsernameUtil
 from .web.form_info import FormInfo, check_form_info, configure_forms
 from .web.form_input import DEFAULT_BODY_LIMIT
 from .web.hooks import Hooks
+from .web.templates import PAGE_GROUPS
 from .web.websocket_origin import Origin, allowed_origins, parse_origin
 
 if TYPE_CHECKING:
@@ -67,19 +68,7 @@ ContextProcessor = Callable[[], Any]
 #: The pages (and "mail") that run context processors, by registrar name.
 #: Two-factor, unified sign-in, WebAuthn and recovery-code pages come with
 #: their features; so does logout's (a logout here renders no page).
-CONTEXT_PROCESSOR_GROUPS = (
-    "login",
-    "verify",
-    "register",
-    "send_confirmation",
-    "forgot_password",
-    "reset_password",
-    "change_password",
-    "change_email",
-    "change_username",
-    "recover_username",
-    "mail",
-)
+CONTEXT_PROCESSOR_GROUPS = (*PAGE_GROUPS.values(), "mail")
 EXTENSION_ARGUMENTS = frozenset(
     {"mail_util_cls", "password_util_cls", "username_util_cls", "render_template"}
 )

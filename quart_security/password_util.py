@@ -31,18 +31,16 @@ the current ``Security``'s settings.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .app_util import AppUtil, ConfigReader, current_security_or_none, message_text
 from .config import DEFAULT_CONFIG
 from .crypto.password_policy import (
     PasswordPolicy,
-    PolicyViolation,
     parse_range,
     policy_from_config,
     range_fetcher,
 )
-from .errors import MessageText
 
 if TYPE_CHECKING:
     from .extension import Security
@@ -55,30 +53,7 @@ __all__ = [
     "pwned",
 ]
 
-#: Reads SECURITY_<key> (``Security.cv``, or a plain dict's lookup in flow tests).
-ConfigReader = Callable[[str], Any]
-
-
-def _current_security() -> Security | None:
-    from .state import current_security
-
-    try:
-        return current_security()
-    except RuntimeError:
-        return None
-
-
-def message_text(security: Security | None, key: str, kwargs: Mapping[str, Any]) -> MessageText:
-    """A built-in error string: the message as it reads now, keeping its key.
-
-    Without a Security (flows tested without an app) the text is the key; the
-    key is what the web layer translates either way.
-    """
-    text = security.message(key, **kwargs) if security is not None else key
-    return MessageText(text, key, kwargs)
-
-
-class PasswordUtil:
+class PasswordUtil(AppUtil):
     """Normalise and validate passwords (subclass to customise; Flask-Security's API).
 
     The default applies the built-in rules (``crypto/password_policy``): length
@@ -88,32 +63,24 @@ class PasswordUtil:
     password fails is its one error, as in Flask-Security.
     """
 
-    #: Set by ``Security`` after construction (a subclass may skip
-    #: ``super().__init__()``), or by ``bind`` for flows tested without an app.
-    _security: Security | None = None
-    _config: ConfigReader | None = None
     _policy: PasswordPolicy | None = None
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def bind(
+    def bind(  # type: ignore[override]
         self,
         config: ConfigReader,
         policy: PasswordPolicy | None = None,
         security: Security | None = None,
     ) -> None:
         """Give the util its settings and rules (done by ``Security`` at init_app)."""
-        self._config = config
+        super().bind(config, security)
         self._policy = policy
-        self._security = security
 
     @property
     def policy(self) -> PasswordPolicy:
         """The built-in rules this util applies."""
         if self._policy is None:
             if self._config is None:
-                security = _current_security()
+                security = current_security_or_none()
                 if security is None:
                     raise RuntimeError("PasswordUtil used outside an app with Security")
                 return security.password_policy
@@ -136,18 +103,12 @@ class PasswordUtil:
         """
         policy = self.policy
         if not isinstance(password, str) or len(password) > policy.max_length:
-            return [self._text(PolicyViolation("PASSWORD_INVALID_LENGTH", _length(policy)))], (
-                password
-            )
+            return [self._text("PASSWORD_INVALID_LENGTH", **_length(policy))], password
         normalized = self.normalize(password)
         violations = await policy.validate(normalized, is_register=is_register, context=kwargs)
         if not violations:
             return None, normalized
-        return [self._text(v) for v in violations], normalized
-
-    def _text(self, violation: PolicyViolation) -> MessageText:
-        security = self._security or _current_security()
-        return message_text(security, violation.message_key, violation.kwargs)
+        return [self._text(v.message_key, **v.kwargs) for v in violations], normalized
 
 
 def _length(policy: PasswordPolicy) -> dict[str, Any]:
@@ -155,7 +116,7 @@ def _length(policy: PasswordPolicy) -> dict[str, Any]:
 
 
 def _security_for(name: str) -> Security:
-    security = _current_security()
+    security = current_security_or_none()
     if security is None:
         raise RuntimeError(f"{name} reads the settings of the current app: call it inside one")
     return security
@@ -223,7 +184,7 @@ async def pwned(password: str) -> int:
     5 s). Raises (BreachCheckError, OSError, TimeoutError) when it cannot
     answer, as Flask-Security's raises HTTPError.
     """
-    security = _current_security()
+    security = current_security_or_none()
     config: ConfigReader = security.cv if security is not None else DEFAULT_CONFIG.__getitem__
     digest = hashlib.sha1(password.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
     body = await range_fetcher(config)(digest[:5])

@@ -16,19 +16,13 @@ stays at its default until those features are built (refused otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .app_util import AppUtil
 from .config import DEFAULT_CONFIG
-from .password_util import _current_security, message_text
-
-if TYPE_CHECKING:
-    from .extension import Security
 
 __all__ = ["PhoneUtil"]
-
-ConfigReader = Callable[[str], Any]
 
 #: Longer input is refused before parsing (phonenumbers itself stops at 250).
 MAX_PHONE_INPUT_LENGTH = 64
@@ -46,29 +40,11 @@ def _phonenumbers() -> ModuleType:
     return phonenumbers
 
 
-class PhoneUtil:
+class PhoneUtil(AppUtil):
     """Validate phone numbers and give their E.164 form (subclass to customise)."""
 
-    #: Set by ``bind`` (by ``Security`` once it takes ``phone_util_cls``, or by
-    #: a flow tested without an app); otherwise the current app's settings.
-    _security: Security | None = None
-    _config: ConfigReader | None = None
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def bind(self, config: ConfigReader, security: Security | None = None) -> None:
-        """Give the util its settings (``config`` reads a SECURITY_* key without prefix)."""
-        self._config = config
-        self._security = security
-
-    def _cv(self, key: str) -> Any:
-        if self._config is not None:
-            return self._config(key)
-        security = _current_security()
-        if security is not None:
-            return security.cv(key)
-        return DEFAULT_CONFIG[key]
+    def _unbound_setting(self, key: str) -> Any:
+        return DEFAULT_CONFIG[key]  # no app at all: the default region
 
     def _parse(self, input_data: Any) -> Any:
         """The parsed, valid number, or None (never an exception for bad input)."""
@@ -87,7 +63,7 @@ class PhoneUtil:
     def validate_phone_number(self, input_data: str) -> str | None:
         """None for a valid number, else the PHONE_INVALID message (translated per request)."""
         if self._parse(input_data) is None:
-            return message_text(self._security or _current_security(), "PHONE_INVALID", {})
+            return self._text("PHONE_INVALID")
         return None
 
     def get_canonical_form(self, input_data: str) -> str | None:

@@ -37,13 +37,13 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from .app_util import ConfigReader, current_security_or_none
 from .clock import Clock, SystemClock
 from .errors import ConfigurationError
-from .password_util import _current_security
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from .extension import Security
 
 __all__ = ["HASHED_CODE_PREFIX", "MfRecoveryCodesUtil"]
-
-ConfigReader = Callable[[str], Any]
 
 #: Marks a stored entry as our keyed hash (``$`` never occurs in a Fernet token).
 HASHED_CODE_PREFIX = "qsrc1$"
@@ -328,7 +326,7 @@ class MfRecoveryCodesUtil:
         return self._app_security().cv(key)
 
     def _app_security(self) -> Security:
-        security = self._security or _current_security()
+        security = self._security or current_security_or_none()
         if security is None:
             raise RuntimeError("MfRecoveryCodesUtil used outside an app with Security")
         return security

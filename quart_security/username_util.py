@@ -23,43 +23,14 @@ and the length USERNAME_MIN_LENGTH..USERNAME_MAX_LENGTH after normalising.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from .app_util import AppUtil
 from .identity import MAX_IDENTITY_LENGTH, normalize_username, validate_username
-from .password_util import _current_security, message_text
-
-if TYPE_CHECKING:
-    from .extension import Security
 
 __all__ = ["UsernameUtil"]
 
-ConfigReader = Callable[[str], Any]
-
-
-class UsernameUtil:
+class UsernameUtil(AppUtil):
     """Normalise and validate usernames (subclass to customise; Flask-Security's API)."""
-
-    #: Set by ``Security`` after construction (a subclass may skip
-    #: ``super().__init__()``), or by ``bind`` for flows tested without an app.
-    _security: Security | None = None
-    _config: ConfigReader | None = None
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def bind(self, config: ConfigReader, security: Security | None = None) -> None:
-        """Give the util its settings (done by ``Security`` at init_app)."""
-        self._config = config
-        self._security = security
-
-    def _cv(self, key: str) -> Any:
-        if self._config is not None:
-            return self._config(key)
-        security = _current_security()
-        if security is None:
-            raise RuntimeError("UsernameUtil used outside an app with Security")
-        return security.cv(key)
 
     def check_username(self, username: str) -> str | None:
         """An error when ``username`` has characters USERNAME_ALLOWED_CHARS does not allow."""
@@ -104,6 +75,3 @@ class UsernameUtil:
     #: Quick and without I/O: the flows call it in place, not on a worker
     #: thread (an override, which may block, goes to one).
     validate.runs_inline = True  # type: ignore[attr-defined]
-
-    def _text(self, key: str, **kwargs: Any) -> str:
-        return message_text(self._security or _current_security(), key, kwargs)

@@ -8,7 +8,7 @@ A JSON body must be an object (``null`` is read as an empty form, as
 Flask-Security does). Values that a form field can take (strings, booleans,
 null, lists of strings) are kept; any other value (a number, an object, a
 mixed list) is set aside: unknown members are ignored whatever their type,
-and a form refuses such a value for a field it knows (``SecurityForm``), so a
+and a form refuses such a value for a field it knows (``forms.Form``), so a
 dict never reaches WTForms or the datastore (NoSQL operator injection,
 Flask-Security #1258's TypeError). Bodies are size-capped before they are
 read, and JSON nesting cannot recurse into anything we keep.

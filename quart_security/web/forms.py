@@ -55,7 +55,6 @@ __all__ = [
     "RegisterForm",
     "RegisterFormV2",
     "ResetPasswordForm",
-    "SecurityForm",
     "SendConfirmationForm",
     "UsernameRecoveryForm",
     "VerifyForm",
@@ -111,12 +110,6 @@ class Form(WTForm):
             raise InvalidInput(
                 "INVALID_INPUT", field_errors={name: ["INVALID_INPUT"] for name in refused}
             )
-
-    def cv(self, key: str) -> Any:
-        """SECURITY_<key> of the app this form serves."""
-        if self.security is None:
-            raise RuntimeError(f"{type(self).__name__} was built without security=")
-        return self.security.cv(key)
 
     def add_error(self, field: str, message_key: str, **message_kwargs: Any) -> None:
         """Record SECURITY_MSG_<message_key> for ``field`` ("" is the whole form)."""
@@ -187,10 +180,6 @@ class Form(WTForm):
         if self.form_errors:
             errors.setdefault("", []).extend(str(m) for m in self.form_errors)
         return errors
-
-
-#: The name this codebase used before the forms were public.
-SecurityForm = Form
 
 
 async def unique_identity_attribute(form: Form, field: Field) -> None:

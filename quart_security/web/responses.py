@@ -24,7 +24,7 @@ from .urls import safe_next_url
 if TYPE_CHECKING:
     from ..errors import Problem, SecurityError
     from ..extension import Security
-    from .forms import SecurityForm
+    from .forms import Form
     from .port import WebPort
 
 HTML = "text/html; charset=utf-8"
@@ -156,7 +156,7 @@ def problem_message(security: Security, problem: Problem) -> str:
     return security.message(problem.key, **problem.kwargs)
 
 
-def message_errors(security: Security, form: SecurityForm) -> dict[str, list[str]]:
+def message_errors(security: Security, form: Form) -> dict[str, list[str]]:
     """The form's errors per field, in order: the library's (translated, or a
     custom util's text), then the app's validators' text as they wrote it."""
     errors = {
@@ -179,7 +179,7 @@ async def render_page(
     port: WebPort,
     template_key: str,
     *,
-    form: SecurityForm | None = None,
+    form: Form | None = None,
     status: int = 200,
     **context: Any,
 ) -> Response:
@@ -214,7 +214,7 @@ async def render_page(
 async def form_failure(
     security: Security,
     port: WebPort,
-    form: SecurityForm,
+    form: Form,
     template_key: str,
     *,
     error: SecurityError | None = None,
@@ -239,7 +239,7 @@ async def form_failure(
     return await render_page(security, port, template_key, form=form, status=status, **context)
 
 
-def refuse_unsafe_next(security: Security, port: WebPort, form: SecurityForm) -> None:
+def refuse_unsafe_next(security: Security, port: WebPort, form: Form) -> None:
     """INVALID_REDIRECT on the form's ``next`` (or the query's) when it is not safe.
 
     Flask-Security's NextFormMixin: a form that takes ``next`` fails with a
