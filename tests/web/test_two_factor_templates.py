@@ -20,6 +20,7 @@ import pytest
 import quart
 from wtforms import RadioField, SelectChoice, StringField, SubmitField, TelField
 
+from quart_security import send_mail
 from quart_security.outbox import MailIntent
 from quart_security.web.forms import Form
 from quart_security.web.quart_adapter import QuartPort
@@ -498,8 +499,6 @@ async def test_code_mail_is_delivered_in_both_parts(tmp_path: Any, smtp_sink: Sm
 
         @built.app.route("/send-code", methods=["POST"])
         async def send_code() -> Any:
-            from quart_security import send_mail
-
             await send_mail(
                 "Two-Factor Login",
                 "joe@lp.com",
