@@ -43,6 +43,15 @@ OWN_TEMPLATES = (
     "_macros.html",
     "_messages.html",
     "error.html",
+    "two_factor_setup.html",
+    "two_factor_verify_code.html",
+    "two_factor_select.html",
+    "mf_recovery_codes.html",
+    "mf_recovery.html",
+    "email/two_factor_instructions.txt",
+    "email/two_factor_instructions.html",
+    "email/two_factor_rescue.txt",
+    "email/two_factor_rescue.html",
 )
 PLACEHOLDER = re.compile(r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
