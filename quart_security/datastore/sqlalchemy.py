@@ -819,6 +819,9 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             .execution_options(synchronize_session=False)
         )
         async with self._guard() as session:
+            # Staged changes first (whatever the app's autoflush setting): the
+            # committed value set below would otherwise drop them.
+            await session.flush()
             result = await session.execute(stmt)
             won = bool(getattr(result, "rowcount", 0) == 1)
             if won:
@@ -844,6 +847,7 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
             .execution_options(synchronize_session=False)
         )
         async with self._guard() as session:
+            await session.flush()  # staged changes first, as in tf_advance_counter
             count = (await session.execute(stmt)).scalar_one_or_none()
             if count is None:
                 raise DatastoreError("tf_count_attempt: the user's row no longer exists")

@@ -486,6 +486,21 @@ async def test_tf_count_attempt_counts_and_resets(datastore: Store) -> None:
     assert (await lookup(datastore, email="alice@example.com")).tf_code_attempts == 1
 
 
+async def test_tf_counters_see_changes_not_yet_committed(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-1")
+    assert await datastore.tf_advance_counter(user, 100) is True
+    assert await datastore.tf_count_attempt(user) == 1
+    # Reset and new secret staged in the same unit of work, then counted again.
+    await datastore.tf_reset_attempts(user)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-2")
+    assert await datastore.tf_count_attempt(user) == 1
+    assert await datastore.tf_advance_counter(user, 50) is True
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert (found.tf_totp_last_counter, found.tf_code_attempts) == (50, 1)
+
+
 async def test_tf_count_attempt_in_parallel_gives_distinct_counts(datastore: Store) -> None:
     user = await committed_user(datastore)
     assert await datastore.tf_count_attempt(user) == 1

@@ -782,6 +782,24 @@ async def test_count_attempt_is_one_statement(store: SqlDatastore) -> None:
     assert len(sent) == 1 and "RETURNING" in sent[0].upper()
 
 
+async def test_counters_keep_staged_changes_without_autoflush() -> None:
+    async with sqlite_engine() as engine:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        store = SQLAlchemyUserDatastore(async_sessionmaker(engine, autoflush=False), User, Role)
+        try:
+            user = await store.create_user(email="a@example.com", password=HASH)
+            await store.commit()
+            assert await store.tf_count_attempt(user) == 1
+            await store.tf_reset_attempts(user)  # staged, not flushed
+            assert await store.tf_count_attempt(user) == 1
+            await store.commit()
+            found = await in_new_context(store.find_user(email="a@example.com"))
+            assert found is not None and found.tf_code_attempts == 1
+        finally:
+            await store.aclose()
+
+
 async def test_counters_on_a_migrated_flask_security_database(legacy: LegacyDatastore) -> None:
     user = await legacy.find_user(username="legacy")
     assert user is not None and legacy.supports_tf_counters()
