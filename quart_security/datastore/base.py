@@ -28,6 +28,12 @@ UserT = TypeVar("UserT", bound=UserMixin)
 RoleT = TypeVar("RoleT", bound=RoleMixin)
 
 
+#: The per-user fields behind two-factor replay protection and bounded guessing.
+TF_COUNTER_FIELDS = ("tf_totp_last_counter", "tf_code_attempts")
+#: The largest TOTP time step a counter column holds (a 32-bit SQL INTEGER).
+MAX_TF_COUNTER = 2**31 - 1
+
+
 def new_uniquifier() -> str:
     """A fresh random identifier (fs_uniquifier, token uniquifier, user handle)."""
     return uuid.uuid4().hex
@@ -263,17 +269,78 @@ class UserDatastore(abc.ABC, Generic[UserT, RoleT]):
         totp_secret: str | None = None,
         phone: str | None = None,
     ) -> None:
+        """Enable two-factor ``primary_method``; a missing secret or phone stays as stored.
+
+        A new TOTP secret clears ``tf_totp_last_counter``: the time steps
+        accepted under the old secret say nothing about the new one.
+        """
         user.tf_primary_method = primary_method  # type: ignore[attr-defined]
         if totp_secret is not None:
+            if totp_secret != getattr(user, "tf_totp_secret", None) and self._user_has_field(
+                "tf_totp_last_counter"
+            ):
+                user.tf_totp_last_counter = None  # type: ignore[attr-defined]
             user.tf_totp_secret = totp_secret  # type: ignore[attr-defined]
         if phone is not None:
             user.tf_phone_number = phone  # type: ignore[attr-defined]
         await self.put(user)
 
     async def tf_reset(self, user: UserT) -> None:
+        """Disable two-factor: method, secret, phone and both counters."""
         for attr in ("tf_primary_method", "tf_totp_secret", "tf_phone_number"):
             if hasattr(user, attr):
                 setattr(user, attr, None)
+        for attr in TF_COUNTER_FIELDS:
+            if self._user_has_field(attr):
+                setattr(user, attr, None)
+        await self.put(user)
+
+    # ------------------------------------------------------------------ two-factor counters
+    def _user_has_field(self, attr: str) -> bool:
+        """Does the user model store ``attr``? Backends that know their mapping say better."""
+        return hasattr(self.user_model, attr)
+
+    def _require_user_field(self, attr: str, caller: str) -> None:
+        if not self._user_has_field(attr):
+            raise ValueError(f"{caller}: {self.user_model.__name__} has no column {attr!r}")
+
+    def supports_tf_counters(self) -> bool:
+        """True when the user model stores both two-factor counters.
+
+        The extension refuses the two-factor guard settings at start-up for a
+        model without them, rather than failing at the first code submitted.
+        """
+        return all(self._user_has_field(attr) for attr in TF_COUNTER_FIELDS)
+
+    @staticmethod
+    def _check_counter(counter: int) -> None:
+        """A caller bug, said clearly before the database refuses it less clearly."""
+        if not isinstance(counter, int) or isinstance(counter, bool):
+            raise ValueError(f"counter must be an int, not {type(counter).__name__}")
+        if not 0 <= counter <= MAX_TF_COUNTER:
+            raise ValueError(f"counter must be between 0 and {MAX_TF_COUNTER}, not {counter}")
+
+    @abc.abstractmethod
+    async def tf_advance_counter(self, user: UserT, counter: int) -> bool:
+        """Move ``tf_totp_last_counter`` forward to ``counter`` if it is NULL or lower; atomic.
+
+        The replay guard of a code: of many parallel callers with the same
+        time step, exactly one gets True; a step at or below the stored one
+        gets False. ``user`` holds the new value when it wins.
+        """
+
+    @abc.abstractmethod
+    async def tf_count_attempt(self, user: UserT) -> int:
+        """Add one to ``tf_code_attempts`` (NULL counts as 0) atomically; the new count.
+
+        Parallel callers each get a distinct count, so a guessing limit holds
+        however many requests race. ``user`` holds the new value.
+        """
+
+    async def tf_reset_attempts(self, user: UserT) -> None:
+        """Forget the code attempts: a code was accepted, or a new pending login starts."""
+        self._require_user_field("tf_code_attempts", "tf_reset_attempts")
+        user.tf_code_attempts = None  # type: ignore[attr-defined]
         await self.put(user)
 
     # ------------------------------------------------------------------ recovery codes

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from bson import ObjectId, Regex
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, ReturnDocument
 from pymongo.collation import Collation
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -65,6 +65,7 @@ class MongoCollectionLike(Protocol):
     def find_one(self, *args: Any, **kwargs: Any) -> Any: ...
     def insert_one(self, *args: Any, **kwargs: Any) -> Any: ...
     def update_one(self, *args: Any, **kwargs: Any) -> Any: ...
+    def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any: ...
     def update_many(self, *args: Any, **kwargs: Any) -> Any: ...
     def delete_one(self, *args: Any, **kwargs: Any) -> Any: ...
     def delete_many(self, *args: Any, **kwargs: Any) -> Any: ...
@@ -585,6 +586,67 @@ class MongoUserDatastore(UserDatastore[MUserT, MRoleT]):
     async def mf_consume_recovery_code(self, user: MUserT, stored_value: str) -> bool:
         """One ``$pull`` whose filter holds the value: only one consumer matches."""
         return await self.consume_list_item(user, "mf_recovery_codes", stored_value)
+
+    # ------------------------------------------------------------------ two-factor counters
+    def _user_has_field(self, attr: str) -> bool:
+        return attr in self.user_model.fields
+
+    def _counter_key(self, user: MUserT, attr: str, caller: str) -> str:
+        self._require_user_field(attr, caller)
+        if user.id is None or user._stored is None:
+            raise ValueError(f"{caller} needs a stored user")
+        return user.fields[attr].document_key
+
+    async def tf_advance_counter(self, user: MUserT, counter: int) -> bool:
+        """One ``update_one`` whose filter holds "missing, null or lower": one caller matches."""
+        self._check_counter(counter)
+        key = self._counter_key(user, "tf_totp_last_counter", "tf_advance_counter")
+        # A stored non-number is never "lower" (MongoDB compares within a
+        # type), so a damaged document refuses every code: it fails closed.
+        result = await self._coll(self.user_collection).update_one(
+            {"_id": user.id, "$or": [{key: None}, {key: {"$lt": counter}}]},
+            {"$set": {key: counter}},
+        )
+        if result.matched_count != 1:
+            return False
+        user.tf_totp_last_counter = counter
+        if user._stored is not None:  # it is: _counter_key checked
+            user._stored[key] = counter
+        return True
+
+    async def tf_count_attempt(self, user: MUserT) -> int:
+        """``$inc`` by ``find_one_and_update``, returning the document after it."""
+        key = self._counter_key(user, "tf_code_attempts", "tf_count_attempt")
+        collection = self._coll(self.user_collection)
+        increment = {
+            "filter": {"_id": user.id},
+            "update": {"$inc": {key: 1}},
+            "projection": {key: 1},
+            "return_document": ReturnDocument.AFTER,
+        }
+        try:
+            doc = await collection.find_one_and_update(**increment)
+        except OperationFailure:
+            # $inc refuses an explicit null (another program's writes); a
+            # missing field counts from 0, so drop the null and try once more.
+            await collection.update_one(
+                {"_id": user.id, key: {"$type": "null"}}, {"$unset": {key: ""}}
+            )
+            try:
+                doc = await collection.find_one_and_update(**increment)
+            except OperationFailure:
+                raise InvalidDocumentError(
+                    self.user_collection, user.id, key, "is not an integer"
+                ) from None
+        if doc is None:
+            raise DatastoreError(f"{self.user_collection!r} document {user.id!r} no longer exists")
+        count = doc.get(key)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise InvalidDocumentError(self.user_collection, user.id, key, "is not an integer")
+        user.tf_code_attempts = count
+        if user._stored is not None:  # it is: _counter_key checked
+            user._stored[key] = count
+        return count
 
     # ------------------------------------------------------------------ unified sign in
     async def us_get_totp_secrets(self, user: MUserT) -> dict[str, str]:

@@ -59,6 +59,7 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
+    or_,
     select,
     update,
 )
@@ -794,6 +795,64 @@ class SQLAlchemyUserDatastore(UserDatastore[UserT, RoleT]):
                     set_committed_value(user, "mf_recovery_codes", remaining or None)
                     return True
         return False
+
+    # -------------------------------------------------------------- two-factor counters
+    def _user_has_field(self, attr: str) -> bool:
+        return attr in inspect(self.user_model).column_attrs
+
+    async def tf_advance_counter(self, user: UserT, counter: int) -> bool:
+        """``UPDATE ... SET c = :counter WHERE id AND (c IS NULL OR c < :counter)``.
+
+        Under PostgreSQL's READ COMMITTED a racing UPDATE waits for the
+        winner's commit, re-reads the row and no longer matches; SQLite
+        serialises writers. Runs in the unit of work, so it commits with it.
+        """
+        self._check_counter(counter)
+        model: Any = self.user_model
+        column = self._lookup_column(model, "tf_totp_last_counter", "tf_advance_counter")
+        pk = inspect(model).primary_key[0]
+        user_id = await self._identity(user)
+        stmt = (
+            update(model)
+            .where(pk == user_id, or_(column.is_(None), column < counter))
+            .values({column.key: counter})
+            .execution_options(synchronize_session=False)
+        )
+        async with self._guard() as session:
+            # Staged changes first (whatever the app's autoflush setting): the
+            # committed value set below would otherwise drop them.
+            await session.flush()
+            result = await session.execute(stmt)
+            won = bool(getattr(result, "rowcount", 0) == 1)
+            if won:
+                # Committed state, so a later flush of ``user`` does not write
+                # back the value it held before.
+                set_committed_value(user, "tf_totp_last_counter", counter)
+        return won
+
+    async def tf_count_attempt(self, user: UserT) -> int:
+        """``UPDATE ... SET c = coalesce(c, 0) + 1 WHERE id RETURNING c``: one statement.
+
+        RETURNING on UPDATE: PostgreSQL, and SQLite from 3.35.
+        """
+        model: Any = self.user_model
+        column = self._lookup_column(model, "tf_code_attempts", "tf_count_attempt")
+        pk = inspect(model).primary_key[0]
+        user_id = await self._identity(user)
+        stmt = (
+            update(model)
+            .where(pk == user_id)
+            .values({column.key: func.coalesce(column, 0) + 1})
+            .returning(column)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._guard() as session:
+            await session.flush()  # staged changes first, as in tf_advance_counter
+            count = (await session.execute(stmt)).scalar_one_or_none()
+            if count is None:
+                raise DatastoreError("tf_count_attempt: the user's row no longer exists")
+            set_committed_value(user, "tf_code_attempts", count)
+        return int(count)
 
     # -------------------------------------------------------------- webauthn
     def _webauthn(self) -> Any:

@@ -388,6 +388,9 @@ class MongoUser(MongoDocument, UserMixin):
     tf_primary_method: str | None = doc_field("str", max_length=64)
     tf_totp_secret: str | None = doc_field("str", max_length=255)
     tf_phone_number: str | None = doc_field("str", max_length=128)
+    # Not in Flask-Security: replay protection and bounded code guessing.
+    tf_totp_last_counter: int | None = doc_field("int")
+    tf_code_attempts: int | None = doc_field("int")
     us_totp_secrets: str | None = doc_field("str")
     us_phone_number: str | None = doc_field("str", max_length=128)
     mf_recovery_codes: list[str] | None = doc_field("str_list")

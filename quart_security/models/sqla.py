@@ -388,6 +388,11 @@ class FsUserMixin(UserMixin):
     tf_primary_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tf_totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tf_phone_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Not in Flask-Security (docs/migrating.md): the last accepted TOTP time
+    # step (a code is accepted once) and the code attempts of the pending
+    # login, kept server-side because the session is a client-held cookie.
+    tf_totp_last_counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tf_code_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     # unified sign in: secrets are a JSON object, the phone signs in so is unique
     us_totp_secrets: Mapped[str | None] = mapped_column(Text, nullable=True)

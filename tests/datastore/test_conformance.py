@@ -412,6 +412,144 @@ async def test_tf_set_and_reset(datastore: Store) -> None:
     )
 
 
+# ---------------------------------------------------------------------- two-factor counters
+async def test_tf_counters_are_supported(datastore: Store) -> None:
+    assert datastore.supports_tf_counters() is True
+    user = await committed_user(datastore)
+    assert (user.tf_totp_last_counter, user.tf_code_attempts) == (None, None)
+
+
+async def test_tf_advance_counter_only_moves_forward(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    assert await datastore.tf_advance_counter(user, 5) is True
+    assert user.tf_totp_last_counter == 5
+    assert await datastore.tf_advance_counter(user, 5) is False
+    assert await datastore.tf_advance_counter(user, 4) is False
+    assert user.tf_totp_last_counter == 5
+    # A later save of the same object must not write an older value back.
+    await datastore.put(user)
+    await datastore.commit()
+    assert (await lookup(datastore, email="alice@example.com")).tf_totp_last_counter == 5
+    assert await datastore.tf_advance_counter(user, 6) is True
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert found.tf_totp_last_counter == 6
+
+    # A copy read before the advance cannot replay the step either.
+    async def replay(step: int) -> bool:
+        other = await datastore.find_user(email="alice@example.com")
+        ok: bool = await datastore.tf_advance_counter(other, step)
+        return ok
+
+    assert await fresh(datastore, functools.partial(replay, 6)) is False
+    assert await fresh(datastore, functools.partial(replay, 7)) is True
+    assert await datastore.tf_advance_counter(user, 7) is False
+
+
+async def test_tf_advance_counter_refuses_what_is_not_a_time_step(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    for bad in ("5", 5.0, True, None, -1, 2**31):
+        with pytest.raises(ValueError, match="counter"):
+            await datastore.tf_advance_counter(user, bad)
+    assert await datastore.tf_advance_counter(user, 0) is True
+
+
+async def test_tf_advance_counter_in_parallel_wins_once(datastore: Store) -> None:
+    await committed_user(datastore)
+
+    async def advance() -> bool:
+        found = await datastore.find_user(email="alice@example.com")
+        ok: bool = await datastore.tf_advance_counter(found, 59_000_000)
+        return ok
+
+    results = await asyncio.gather(*(fresh(datastore, advance) for _ in range(10)))
+    assert results.count(True) == 1
+    found = await lookup(datastore, email="alice@example.com")
+    assert found.tf_totp_last_counter == 59_000_000
+
+
+async def test_tf_count_attempt_counts_and_resets(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    assert [await datastore.tf_count_attempt(user) for _ in range(3)] == [1, 2, 3]
+    assert user.tf_code_attempts == 3
+    await datastore.put(user)
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert found.tf_code_attempts == 3
+    await datastore.tf_reset_attempts(user)
+    assert user.tf_code_attempts is None
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert found.tf_code_attempts is None
+    assert await datastore.tf_count_attempt(user) == 1
+    await datastore.commit()
+    assert (await lookup(datastore, email="alice@example.com")).tf_code_attempts == 1
+
+
+async def test_tf_counters_see_changes_not_yet_committed(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-1")
+    assert await datastore.tf_advance_counter(user, 100) is True
+    assert await datastore.tf_count_attempt(user) == 1
+    # Reset and new secret staged in the same unit of work, then counted again.
+    await datastore.tf_reset_attempts(user)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-2")
+    assert await datastore.tf_count_attempt(user) == 1
+    assert await datastore.tf_advance_counter(user, 50) is True
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert (found.tf_totp_last_counter, found.tf_code_attempts) == (50, 1)
+
+
+async def test_tf_count_attempt_in_parallel_gives_distinct_counts(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    assert await datastore.tf_count_attempt(user) == 1
+    await datastore.commit()
+
+    async def attempt() -> int:
+        found = await datastore.find_user(email="alice@example.com")
+        count: int = await datastore.tf_count_attempt(found)
+        return count
+
+    results = await asyncio.gather(*(fresh(datastore, attempt) for _ in range(10)))
+    assert sorted(results) == list(range(2, 12))
+    found = await lookup(datastore, email="alice@example.com")
+    assert found.tf_code_attempts == 11
+
+
+async def test_tf_set_with_a_new_secret_starts_a_new_counter(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-1")
+    assert await datastore.tf_advance_counter(user, 100) is True
+    await datastore.commit()
+    # The same secret again (a method change): the history stays.
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-1")
+    await datastore.tf_set(user, "email")
+    await datastore.commit()
+    assert (await lookup(datastore, email="alice@example.com")).tf_totp_last_counter == 100
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-2")
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert (found.tf_totp_secret, found.tf_totp_last_counter) == ("secret-2", None)
+    assert await datastore.tf_advance_counter(user, 100) is True
+
+
+async def test_tf_reset_clears_both_counters(datastore: Store) -> None:
+    user = await committed_user(datastore)
+    await datastore.tf_set(user, "authenticator", totp_secret="secret-1")
+    assert await datastore.tf_advance_counter(user, 100) is True
+    assert await datastore.tf_count_attempt(user) == 1
+    await datastore.commit()
+    await datastore.tf_reset(user)
+    await datastore.commit()
+    found = await lookup(datastore, email="alice@example.com")
+    assert (found.tf_primary_method, found.tf_totp_last_counter, found.tf_code_attempts) == (
+        None,
+        None,
+        None,
+    )
+
+
 # ---------------------------------------------------------------------- recovery codes
 async def test_recovery_codes(datastore: Store) -> None:
     user = await committed_user(datastore)

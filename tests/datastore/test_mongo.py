@@ -737,6 +737,53 @@ async def test_subclassed_model_and_collection_names(db: Any) -> None:
         await store.find_webauthn(b"x")
 
 
+async def test_a_model_without_the_counters_says_so_clearly(db: Any) -> None:
+    class Counterless(MongoUser):
+        tf_totp_last_counter = None
+        tf_code_attempts = None
+
+    store: MongoUserDatastore[Counterless, MongoRole] = MongoUserDatastore(
+        db, Counterless, MongoRole
+    )
+    assert store.supports_tf_counters() is False
+    user = await store.create_user(email="a@lp.com")
+    calls = {
+        "tf_advance_counter": lambda: store.tf_advance_counter(user, 5),
+        "tf_count_attempt": lambda: store.tf_count_attempt(user),
+        "tf_reset_attempts": lambda: store.tf_reset_attempts(user),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=f"{name}: Counterless has no column"):
+            await call()
+    await store.tf_set(user, "authenticator", totp_secret="s-1")
+    await store.tf_reset(user)
+    doc = await db["user"].find_one({"_id": user.id})
+    assert "tf_totp_last_counter" not in doc and "tf_code_attempts" not in doc
+
+
+async def test_counters_on_documents_another_program_wrote(store: Store, db: Any) -> None:
+    user = await make_user(store, "a@lp.com")
+    # MongoEngine may store an explicit null: $inc refuses it, the store does not.
+    await db["user"].update_one({"_id": user.id}, {"$set": {"tf_code_attempts": None}})
+    assert await store.tf_count_attempt(user) == 1
+    assert (await db["user"].find_one({"_id": user.id}))["tf_code_attempts"] == 1
+    await db["user"].update_one({"_id": user.id}, {"$set": {"tf_totp_last_counter": None}})
+    assert await store.tf_advance_counter(user, 3) is True
+    # A damaged value fails closed: no step is ever "later", no count is made up.
+    await db["user"].update_one(
+        {"_id": user.id}, {"$set": {"tf_totp_last_counter": "9", "tf_code_attempts": "x"}}
+    )
+    assert await store.tf_advance_counter(user, 10) is False
+    with pytest.raises(DatastoreError, match="tf_code_attempts"):
+        await store.tf_count_attempt(user)
+
+
+async def test_counters_need_a_stored_user(store: Store) -> None:
+    user = MongoUser(email="new@lp.com", fs_uniquifier="u")
+    with pytest.raises(ValueError, match="stored user"):
+        await store.tf_count_attempt(user)
+
+
 async def test_wrong_handles_rejected(client: AsyncMongoClient[dict[str, Any]]) -> None:
     with pytest.raises(TypeError):
         MongoUserDatastore(client, MongoUser, MongoRole)

@@ -152,6 +152,19 @@ FSQLA_V3_SERVER_DEFAULTS = {
     "web_authn": {"create_datetime"},
 }
 OUR_DIFFERENCES = {("roles_users", "user_id"), ("roles_users", "role_id")}
+# Ours also: the two-factor counters, columns Flask-Security does not have
+# (docs/migrating.md gives the ALTER TABLE an existing database needs).
+OUR_ADDED_COLUMNS: dict[str, dict[str, tuple[str, int | None, bool]]] = {
+    "user": {
+        "tf_totp_last_counter": ("INTEGER", None, True),
+        "tf_code_attempts": ("INTEGER", None, True),
+    },
+}
+#: docs/migrating.md's statements for SQLite (and PostgreSQL, quoting "user").
+TF_COUNTER_MIGRATION = (
+    'ALTER TABLE "user" ADD COLUMN tf_totp_last_counter INTEGER;',
+    'ALTER TABLE "user" ADD COLUMN tf_code_attempts INTEGER;',
+)
 # Ours also: email and username are unique case-insensitively (issue #11).
 OUR_FOLDED_UNIQUE: dict[str, set[str]] = {
     "role": set(),
@@ -580,6 +593,8 @@ def expected_fsqla_v3(*, ours: bool) -> dict[str, Any]:
             name: (kind, length, False if ours and (table, name) in OUR_DIFFERENCES else nullable)
             for name, (kind, length, nullable) in columns.items()
         }
+        if ours:
+            cols.update(OUR_ADDED_COLUMNS.get(table, {}))
         expected[table] = {
             "columns": cols,
             "unique": FSQLA_V3_UNIQUE[table],
@@ -627,8 +642,11 @@ async def test_our_schema_matches_fsqla_v3_on_postgres() -> None:
     assert actual == expected_fsqla_v3(ours=True)
 
 
-async def load_flask_security_database(path: Path) -> None:
+async def load_flask_security_database(path: Path, *, migrate: bool = False) -> None:
+    """Flask-Security's own database; ``migrate`` adds our two-factor columns."""
     script = (DATA / "fsqla_v3_sqlite.sql").read_text()
+    if migrate:
+        script += "\n".join(TF_COUNTER_MIGRATION)
 
     def load() -> None:
         with sqlite3.connect(path) as con:
@@ -707,12 +725,97 @@ def test_asalist_storage_is_flask_securitys() -> None:
     assert codec.process_result_value(None, dialect) == []
 
 
+# ---------------------------------------------------------------------- two-factor counters
+class CounterlessBase(DeclarativeBase):
+    """A user model declared without the two-factor counters."""
+
+
+class CounterlessRole(CounterlessBase, FsRoleMixin):
+    pass
+
+
+class CounterlessUser(CounterlessBase, FsUserMixin):
+    tf_totp_last_counter = None  # type: ignore[assignment]
+    tf_code_attempts = None  # type: ignore[assignment]
+
+
+def test_a_model_can_leave_the_counters_out() -> None:
+    columns = CounterlessBase.metadata.tables["user"].c
+    assert "tf_totp_last_counter" not in columns and "tf_code_attempts" not in columns
+
+
+async def test_a_model_without_the_counters_says_so_clearly() -> None:
+    async with sqlite_engine() as engine:
+        async with engine.begin() as conn:
+            await conn.run_sync(CounterlessBase.metadata.create_all)
+        store = SQLAlchemyUserDatastore(
+            async_sessionmaker(engine), CounterlessUser, CounterlessRole
+        )
+        try:
+            assert store.supports_tf_counters() is False
+            user = await store.create_user(email="a@example.com", password=HASH)
+            await store.commit()
+            calls = {
+                "tf_advance_counter": lambda: store.tf_advance_counter(user, 5),
+                "tf_count_attempt": lambda: store.tf_count_attempt(user),
+                "tf_reset_attempts": lambda: store.tf_reset_attempts(user),
+            }
+            for name, call in calls.items():
+                with pytest.raises(ValueError, match=f"{name}: CounterlessUser has no column"):
+                    await call()
+            # What does not need the counters still works on such a model.
+            await store.tf_set(user, "authenticator", totp_secret="s-1")
+            await store.tf_set(user, "authenticator", totp_secret="s-2")
+            await store.tf_reset(user)
+            await store.commit()
+            found = await in_new_context(store.find_user(email="a@example.com"))
+            assert found is not None and found.tf_totp_secret is None
+        finally:
+            await store.aclose()
+
+
+async def test_count_attempt_is_one_statement(store: SqlDatastore) -> None:
+    user = await store.create_user(email="a@example.com", password=HASH)
+    await store.commit()
+    with statements(engine_of(store)) as sent:
+        assert await store.tf_count_attempt(user) == 1
+    assert len(sent) == 1 and "RETURNING" in sent[0].upper()
+
+
+async def test_counters_keep_staged_changes_without_autoflush() -> None:
+    async with sqlite_engine() as engine:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        store = SQLAlchemyUserDatastore(async_sessionmaker(engine, autoflush=False), User, Role)
+        try:
+            user = await store.create_user(email="a@example.com", password=HASH)
+            await store.commit()
+            assert await store.tf_count_attempt(user) == 1
+            await store.tf_reset_attempts(user)  # staged, not flushed
+            assert await store.tf_count_attempt(user) == 1
+            await store.commit()
+            found = await in_new_context(store.find_user(email="a@example.com"))
+            assert found is not None and found.tf_code_attempts == 1
+        finally:
+            await store.aclose()
+
+
+async def test_counters_on_a_migrated_flask_security_database(legacy: LegacyDatastore) -> None:
+    user = await legacy.find_user(username="legacy")
+    assert user is not None and legacy.supports_tf_counters()
+    assert await legacy.tf_advance_counter(user, 7) is True
+    assert await legacy.tf_count_attempt(user) == 1
+    await legacy.commit()
+    found = await in_new_context(legacy.find_user(username="legacy"))
+    assert (found.tf_totp_last_counter, found.tf_code_attempts) == (7, 1)
+
+
 # ---------------------------------------------------------------------- Flask-Security's database
 @pytest_asyncio.fixture
 async def legacy() -> AsyncIterator[LegacyDatastore]:
     with tempfile.TemporaryDirectory(prefix="qs-fsqla-") as tmp:
         path = Path(tmp) / "fs.db"
-        await load_flask_security_database(path)
+        await load_flask_security_database(path, migrate=True)
         engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
         datastore = SQLAlchemyUserDatastore(
             async_sessionmaker(engine), LegacyUser, LegacyRole, LegacyWebAuthn

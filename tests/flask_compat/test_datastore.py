@@ -65,6 +65,24 @@ def test_core_rules_apply_through_the_facade(built: Any) -> None:
         assert datastore.find_user(email="joe@lp.com").username == "joe"
 
 
+def test_two_factor_counters_through_the_facade(built: Any) -> None:
+    datastore = built.datastore
+    assert datastore.supports_tf_counters() is True
+    with built.app.flask_app.app_context():
+        user = datastore.find_user(email="joe@lp.com")
+        assert datastore.tf_advance_counter(user, 40) is True
+        assert datastore.tf_advance_counter(user, 40) is False
+        assert [datastore.tf_count_attempt(user) for _ in range(2)] == [1, 2]
+        db.session.commit()  # the app's own commit keeps them: one session, one unit
+    with built.app.flask_app.app_context():
+        user = datastore.find_user(email="joe@lp.com")
+        assert (user.tf_totp_last_counter, user.tf_code_attempts) == (40, 2)
+        datastore.tf_reset_attempts(user)
+        datastore.commit()
+    with built.app.flask_app.app_context():
+        assert datastore.find_user(email="joe@lp.com").tf_code_attempts is None
+
+
 def test_unit_of_work_commits_or_rolls_back(built: Any) -> None:
     datastore = built.datastore
     with built.app.flask_app.app_context():
