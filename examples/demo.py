@@ -48,7 +48,13 @@ from quart_security import (
 )
 from quart_security.datastore.base import UserDatastore
 from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
-from quart_security.models.sqla import FsModels, FsRoleMixin, FsUserMixin, FsWebAuthnMixin
+from quart_security.models.sqla import (
+    FsModels,
+    FsRoleMixin,
+    FsTfCountersMixin,
+    FsUserMixin,
+    FsWebAuthnMixin,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DEMO_DATABASE_URL", "sqlite+aiosqlite:///demo.db")
@@ -82,7 +88,7 @@ class Role(Base, FsRoleMixin):
     pass
 
 
-class User(Base, FsUserMixin):
+class User(Base, FsUserMixin, FsTfCountersMixin):
     pass
 
 

@@ -26,12 +26,13 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Mapped, backref, declared_attr, relationship
 
 from quart_security.models import sqla
-from quart_security.models.sqla import AsaList, FsTokenUniquifierMixin
+from quart_security.models.sqla import AsaList, FsTfCountersMixin, FsTokenUniquifierMixin
 
 __all__ = [
     "AsaList",
     "FsModels",
     "FsRoleMixin",
+    "FsTfCountersMixin",
     "FsTokenUniquifierMixin",
     "FsUserMixin",
     "FsWebAuthnMixin",

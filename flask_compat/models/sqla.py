@@ -30,12 +30,18 @@ from typing import Any
 from sqlalchemy.orm import Mapped, backref, declared_attr, relationship
 
 from quart_security.models import sqla
-from quart_security.models.sqla import AsaList, FsModels, FsTokenUniquifierMixin
+from quart_security.models.sqla import (
+    AsaList,
+    FsModels,
+    FsTfCountersMixin,
+    FsTokenUniquifierMixin,
+)
 
 __all__ = [
     "AsaList",
     "FsModels",
     "FsRoleMixin",
+    "FsTfCountersMixin",
     "FsTokenUniquifierMixin",
     "FsUserMixin",
     "FsWebAuthnMixin",

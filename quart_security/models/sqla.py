@@ -99,6 +99,7 @@ __all__ = [
     "AsaList",
     "FsModels",
     "FsRoleMixin",
+    "FsTfCountersMixin",
     "FsTokenUniquifierMixin",
     "FsUserMixin",
     "FsWebAuthnMixin",
@@ -388,11 +389,6 @@ class FsUserMixin(UserMixin):
     tf_primary_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tf_totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tf_phone_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    # Not in Flask-Security (docs/migrating.md): the last accepted TOTP time
-    # step (a code is accepted once) and the code attempts of the pending
-    # login, kept server-side because the session is a client-held cookie.
-    tf_totp_last_counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    tf_code_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     # unified sign in: secrets are a JSON object, the phone signs in so is unique
     us_totp_secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -430,6 +426,23 @@ def _declare_identity_indexes(mapper: Mapper[Any], class_: type) -> None:
 # A mapper event, not ``__table_args__``: a model that declares its own
 # table args keeps them and still gets the indexes.
 event.listen(FsUserMixin, "after_mapper_constructed", _declare_identity_indexes, propagate=True)
+
+
+class FsTfCountersMixin:
+    """Opt-in two-factor counters (not in Flask-Security, docs/migrating.md).
+
+    ``tf_totp_last_counter`` is the last accepted TOTP time step (a code is
+    accepted once) and ``tf_code_attempts`` the code attempts of the pending
+    sign-in, kept in the database because the session is a client-held
+    cookie. Opt-in so that a Flask-Security database works unchanged until
+    two-factor is turned on; then ``Security`` refuses to start without them
+    unless TWO_FACTOR_REPLAY_PROTECTION and TWO_FACTOR_MAX_ATTEMPTS are off.
+    Add them with ``class User(Base, FsUserMixin, FsTfCountersMixin)`` and
+    two nullable integer columns.
+    """
+
+    tf_totp_last_counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tf_code_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class FsTokenUniquifierMixin:

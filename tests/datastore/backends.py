@@ -52,6 +52,7 @@ from quart_security.datastore.sqlalchemy import SQLAlchemyUserDatastore
 from quart_security.datastore.sqlalchemy_session import SQLAlchemySessionUserDatastore
 from quart_security.models.sqla import (
     FsRoleMixin,
+    FsTfCountersMixin,
     FsTokenUniquifierMixin,
     FsUserMixin,
     FsWebAuthnMixin,
@@ -81,7 +82,7 @@ class Role(Base, FsRoleMixin):
     pass
 
 
-class User(Base, FsUserMixin, FsTokenUniquifierMixin):
+class User(Base, FsUserMixin, FsTokenUniquifierMixin, FsTfCountersMixin):
     pass
 
 

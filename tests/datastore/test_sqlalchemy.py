@@ -53,7 +53,13 @@ from quart_security.datastore.sqlalchemy import (
     SQLAlchemyUserDatastore,
 )
 from quart_security.errors import DatastoreError
-from quart_security.models.sqla import AsaList, FsRoleMixin, FsUserMixin, FsWebAuthnMixin
+from quart_security.models.sqla import (
+    AsaList,
+    FsRoleMixin,
+    FsTfCountersMixin,
+    FsUserMixin,
+    FsWebAuthnMixin,
+)
 from tests.datastore.backends import (
     BACKENDS,
     Base,
@@ -152,8 +158,8 @@ FSQLA_V3_SERVER_DEFAULTS = {
     "web_authn": {"create_datetime"},
 }
 OUR_DIFFERENCES = {("roles_users", "user_id"), ("roles_users", "role_id")}
-# Ours also: the two-factor counters, columns Flask-Security does not have
-# (docs/migrating.md gives the ALTER TABLE an existing database needs).
+# With the opt-in FsTfCountersMixin: the two-factor counters, columns
+# Flask-Security does not have (docs/migrating.md gives the ALTER TABLE).
 OUR_ADDED_COLUMNS: dict[str, dict[str, tuple[str, int | None, bool]]] = {
     "user": {
         "tf_totp_last_counter": ("INTEGER", None, True),
@@ -586,14 +592,14 @@ def folded_unique(conn: Connection, table: str, indexes: list[Any]) -> set[str]:
     return {m.group(1) for e in expressions if (m := FOLDED_INDEX.fullmatch(e.strip()))}
 
 
-def expected_fsqla_v3(*, ours: bool) -> dict[str, Any]:
+def expected_fsqla_v3(*, ours: bool, counters: bool = False) -> dict[str, Any]:
     expected: dict[str, Any] = {}
     for table, columns in FSQLA_V3_COLUMNS.items():
         cols = {
             name: (kind, length, False if ours and (table, name) in OUR_DIFFERENCES else nullable)
             for name, (kind, length, nullable) in columns.items()
         }
-        if ours:
+        if counters:
             cols.update(OUR_ADDED_COLUMNS.get(table, {}))
         expected[table] = {
             "columns": cols,
@@ -735,8 +741,7 @@ class CounterlessRole(CounterlessBase, FsRoleMixin):
 
 
 class CounterlessUser(CounterlessBase, FsUserMixin):
-    tf_totp_last_counter = None  # type: ignore[assignment]
-    tf_code_attempts = None  # type: ignore[assignment]
+    """FsUserMixin alone: the counters are the opt-in FsTfCountersMixin."""
 
 
 def test_a_model_can_leave_the_counters_out() -> None:
@@ -800,14 +805,46 @@ async def test_counters_keep_staged_changes_without_autoflush() -> None:
             await store.aclose()
 
 
-async def test_counters_on_a_migrated_flask_security_database(legacy: LegacyDatastore) -> None:
-    user = await legacy.find_user(username="legacy")
-    assert user is not None and legacy.supports_tf_counters()
-    assert await legacy.tf_advance_counter(user, 7) is True
-    assert await legacy.tf_count_attempt(user) == 1
-    await legacy.commit()
-    found = await in_new_context(legacy.find_user(username="legacy"))
-    assert (found.tf_totp_last_counter, found.tf_code_attempts) == (7, 1)
+class MigratedBase(DeclarativeBase):
+    """Flask-Security's models plus the opt-in counters, after docs/migrating.md's ALTER TABLE."""
+
+
+class MigratedRole(MigratedBase, FsRoleMixin):
+    pass
+
+
+class MigratedUser(MigratedBase, FsUserMixin, FsTfCountersMixin):
+    pass
+
+
+class MigratedWebAuthn(MigratedBase, FsWebAuthnMixin):
+    pass
+
+
+async def test_counters_on_a_migrated_flask_security_database() -> None:
+    with tempfile.TemporaryDirectory(prefix="qs-fsqla-") as tmp:
+        path = Path(tmp) / "fs.db"
+        await load_flask_security_database(path, migrate=True)
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        migrated = SQLAlchemyUserDatastore(
+            async_sessionmaker(engine), MigratedUser, MigratedRole, MigratedWebAuthn
+        )
+        try:
+            user = await migrated.find_user(username="legacy")
+            assert user is not None and migrated.supports_tf_counters()
+            assert await migrated.tf_advance_counter(user, 7) is True
+            assert await migrated.tf_count_attempt(user) == 1
+            await migrated.commit()
+            found = await in_new_context(migrated.find_user(username="legacy"))
+            assert (found.tf_totp_last_counter, found.tf_code_attempts) == (7, 1)
+        finally:
+            await migrated.aclose()
+            await engine.dispose()
+
+
+def test_flask_security_models_without_the_mixin_have_no_counters() -> None:
+    columns = LegacyBase.metadata.tables["user"].c
+    assert "tf_totp_last_counter" not in columns and "tf_code_attempts" not in columns
 
 
 # ---------------------------------------------------------------------- Flask-Security's database
@@ -815,7 +852,7 @@ async def test_counters_on_a_migrated_flask_security_database(legacy: LegacyData
 async def legacy() -> AsyncIterator[LegacyDatastore]:
     with tempfile.TemporaryDirectory(prefix="qs-fsqla-") as tmp:
         path = Path(tmp) / "fs.db"
-        await load_flask_security_database(path, migrate=True)
+        await load_flask_security_database(path)  # unchanged: no migration needed
         engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
         datastore = SQLAlchemyUserDatastore(
             async_sessionmaker(engine), LegacyUser, LegacyRole, LegacyWebAuthn

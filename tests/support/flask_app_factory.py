@@ -55,7 +55,7 @@ class Role(db.Model, fsqla.FsRoleMixin):  # type: ignore[name-defined,misc]
     pass
 
 
-class User(db.Model, fsqla.FsUserMixin):  # type: ignore[name-defined,misc]
+class User(db.Model, fsqla.FsUserMixin, fsqla.FsTfCountersMixin):  # type: ignore[name-defined,misc]
     # An app's own profile fields (Flask-Security's extended register form).
     first_name = db.Column(db.String(64))
     last_name = db.Column(db.String(64))

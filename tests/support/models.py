@@ -6,7 +6,13 @@ from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from quart_security.models.mongo import MongoUser, doc_field
-from quart_security.models.sqla import FsModels, FsRoleMixin, FsUserMixin, FsWebAuthnMixin
+from quart_security.models.sqla import (
+    FsModels,
+    FsRoleMixin,
+    FsTfCountersMixin,
+    FsUserMixin,
+    FsWebAuthnMixin,
+)
 
 
 class Base(DeclarativeBase):
@@ -20,7 +26,7 @@ class Role(Base, FsRoleMixin):
     pass
 
 
-class User(Base, FsUserMixin):
+class User(Base, FsUserMixin, FsTfCountersMixin):
     # An app's own profile fields (Flask-Security's extended register form).
     first_name: Mapped[str | None] = mapped_column(String(64), default=None)
     last_name: Mapped[str | None] = mapped_column(String(64), default=None)
