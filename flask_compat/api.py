@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from quart_security.web import app_api, authn, login_session, urls
 
 from .adapter import FlaskPort
 from .driver import run_in_request
+
+log = logging.getLogger("quart_security")
 
 
 def login_user(user: Any, remember: bool | None = None, authn_via: list[str] | None = None) -> bool:
@@ -114,3 +117,17 @@ def get_url(endpoint_or_url: str, qparams: dict[str, str] | None = None) -> str:
 def get_request_attr(name: str) -> Any:
     """``fs_authn_via`` / ``fs_paa`` of this request, as Flask-Security's get_request_attr."""
     return authn.request_attr(current_security(), FlaskPort(), name)
+
+
+def send_tf_token(security: Any, user: Any, method: str, **kwargs: Any) -> str | None:
+    """``UserMixin.tf_send_security_token`` on Flask: None, or the error text."""
+    try:
+        run_in_request(
+            app_api.tf_send_security_token(
+                security, FlaskPort(), flask.has_request_context(), user, method, **kwargs
+            )
+        )
+    except Exception:
+        log.exception("a two-factor code could not be sent")
+        return str(security.message("FAILED_TO_SEND_CODE"))
+    return None

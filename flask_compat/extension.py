@@ -14,12 +14,16 @@ from quart_security.mail_queue import ThreadMailQueue
 from .adapter import FlaskAdapter
 from .datastore import UserDatastore
 from .driver import run
+from .phone_util import PhoneUtil as FlaskPhoneUtil
+from .recovery_codes import MfRecoveryCodesUtil as FlaskMfRecoveryCodesUtil
 
 
 class Security(core.Security):
     """``Security(app, datastore)``; ``security.datastore`` is the sync datastore the app passed."""
 
     adapter_class: ClassVar[type[core.Adapter] | None] = FlaskAdapter
+    default_phone_util_cls = FlaskPhoneUtil
+    default_mf_recovery_codes_util_cls = FlaskMfRecoveryCodesUtil
 
     # Same signatures as the core's, typed for the sync datastore a Flask app passes.
     def __init__(
@@ -70,6 +74,12 @@ class Security(core.Security):
         except TimeoutError:
             return False
         return True
+
+    def send_tf_token(self, user: Any, method: str, **kwargs: Any) -> Any:
+        """``UserMixin.tf_send_security_token``: a plain call on Flask."""
+        from .api import send_tf_token
+
+        return send_tf_token(self, user, method, **kwargs)
 
     def _async_store(self, datastore: Any) -> AsyncUserDatastore[Any, Any]:
         if isinstance(datastore, UserDatastore):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ import quart
 from .state import current_security
 from .web import app_api, authn, login_session, urls
 from .web.quart_adapter import QuartPort
+
+log = logging.getLogger("quart_security")
 
 
 async def login_user(
@@ -100,3 +103,15 @@ def get_request_attr(name: str) -> Any:
     Sync, like ``current_user``: it reads what the request already resolved.
     """
     return authn.request_attr(current_security(), QuartPort(), name)
+
+
+async def send_tf_token(security: Any, user: Any, method: str, **kwargs: Any) -> str | None:
+    """``UserMixin.tf_send_security_token`` on Quart: None, or the error text."""
+    try:
+        await app_api.tf_send_security_token(
+            security, QuartPort(), quart.has_request_context(), user, method, **kwargs
+        )
+    except Exception:
+        log.exception("a two-factor code could not be sent")
+        return str(security.message("FAILED_TO_SEND_CODE"))
+    return None

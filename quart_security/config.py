@@ -303,16 +303,16 @@ _TABLE: dict[str, _Entry] = {
     ),
     "CHANGE_EMAIL_SALT": honoured("change-email-salt"),
     "REMEMBER_SALT": honoured("remember-salt"),
-    "TWO_FACTOR_VALIDITY_SALT": not_yet("tf-validity-salt"),
-    "TWO_FACTOR_SETUP_SALT": not_yet("tf-setup-salt"),
+    "TWO_FACTOR_VALIDITY_SALT": honoured("tf-validity-salt"),
+    "TWO_FACTOR_SETUP_SALT": honoured("tf-setup-salt"),
     "US_SETUP_SALT": not_yet("us-setup-salt"),
     "WAN_SALT": not_yet("wan-salt"),
     # ---------------------------------------------------------------- multi-factor
-    "PHONE_REGION_DEFAULT": not_yet("US"),
-    "TOTP_SECRETS": not_yet(None),
-    "TOTP_ISSUER": not_yet(None),
-    "SMS_SERVICE": not_yet("Dummy"),
-    "SMS_SERVICE_CONFIG": not_yet({"ACCOUNT_SID": None, "AUTH_TOKEN": None, "PHONE_NUMBER": None}),
+    "PHONE_REGION_DEFAULT": honoured("US"),
+    "TOTP_SECRETS": honoured(None),
+    "TOTP_ISSUER": honoured(None),
+    "SMS_SERVICE": honoured("Dummy"),
+    "SMS_SERVICE_CONFIG": honoured({"ACCOUNT_SID": None, "AUTH_TOKEN": None, "PHONE_NUMBER": None}),
     # ---------------------------------------------------------------- login / logout
     "LOGIN_URL": honoured("/login"),
     "LOGOUT_URL": honoured("/logout"),
@@ -418,48 +418,62 @@ _TABLE: dict[str, _Entry] = {
     "USERNAME_RECOVERY_TEMPLATE": honoured("security/recover_username.html"),
     "USERNAME_RECOVERY_EMAIL_TEMPLATE": honoured("security/email/username_recovery"),
     "EMAIL_SUBJECT_USERNAME_RECOVERY": honoured("Your requested username"),
-    # ------------------------------------------------ two-factor (not built yet)
-    "TWO_FACTOR": not_yet(False),
-    "TWO_FACTOR_REQUIRED": not_yet(False),
-    "TWO_FACTOR_ENABLED_METHODS": not_yet(["email", "authenticator", "sms"]),
+    # ------------------------------------------------ two-factor
+    "TWO_FACTOR": honoured(False),
+    "TWO_FACTOR_REQUIRED": honoured(False),
+    "TWO_FACTOR_ENABLED_METHODS": honoured(["email", "authenticator", "sms"]),
+    # Only the "code" plugin exists; the webauthn one comes with WebAuthn (#16):
+    # accepted at its default only.
     "TWO_FACTOR_IMPLEMENTATIONS": not_yet(
         {
             "code": "quart_security.flows.two_factor.CodeTfPlugin",
             "webauthn": "quart_security.flows.webauthn.WebAuthnTfPlugin",
         }
     ),
-    "TWO_FACTOR_SETUP_URL": not_yet("/tf-setup"),
-    "TWO_FACTOR_TOKEN_VALIDATION_URL": not_yet("/tf-validate"),
-    "TWO_FACTOR_RESCUE_URL": not_yet("/tf-rescue"),
-    "TWO_FACTOR_SELECT_URL": not_yet("/tf-select"),
-    "TWO_FACTOR_POST_SETUP_VIEW": not_yet(".two_factor_setup"),
-    "TWO_FACTOR_ERROR_VIEW": not_yet(".login"),
-    "TWO_FACTOR_VERIFY_CODE_TEMPLATE": not_yet("security/two_factor_verify_code.html"),
-    "TWO_FACTOR_SETUP_TEMPLATE": not_yet("security/two_factor_setup.html"),
-    "TWO_FACTOR_SELECT_TEMPLATE": not_yet("security/two_factor_select.html"),
-    "TWO_FACTOR_EMAIL_TEMPLATE": not_yet("security/email/two_factor_instructions"),
-    "TWO_FACTOR_AUTHENTICATOR_VALIDITY": not_yet(120),
-    "TWO_FACTOR_MAIL_VALIDITY": not_yet(300),
-    "TWO_FACTOR_SMS_VALIDITY": not_yet(120),
-    "TWO_FACTOR_ALWAYS_VALIDATE": not_yet(True),
-    "TWO_FACTOR_LOGIN_VALIDITY": not_yet(timedelta(days=30)),
-    "TWO_FACTOR_VALIDITY_COOKIE_NAME": not_yet("tf_validity"),
-    "TWO_FACTOR_VALIDITY_COOKIE": not_yet({"httponly": True, "secure": True, "samesite": "Strict"}),
-    "TWO_FACTOR_SETUP_WITHIN": not_yet(timedelta(minutes=30)),
-    "TWO_FACTOR_RESCUE_EMAIL": not_yet(True),
-    "TWO_FACTOR_RESCUE_MAIL": not_yet("no-reply@localhost"),
-    "TWO_FACTOR_RESCUE_EMAIL_TEMPLATE": not_yet("security/email/two_factor_rescue"),
-    "EMAIL_SUBJECT_TWO_FACTOR": not_yet("Two-Factor Login"),
-    "EMAIL_SUBJECT_TWO_FACTOR_RESCUE": not_yet("Two-Factor Rescue"),
-    # ------------------------------------------------ recovery codes (not built yet)
-    "MULTI_FACTOR_RECOVERY_CODES": not_yet(False),
-    "MULTI_FACTOR_RECOVERY_CODES_N": not_yet(5),
-    "MULTI_FACTOR_RECOVERY_CODES_URL": not_yet("/mf-recovery-codes"),
-    "MULTI_FACTOR_RECOVERY_CODES_TEMPLATE": not_yet("security/mf_recovery_codes.html"),
-    "MULTI_FACTOR_RECOVERY_URL": not_yet("/mf-recovery"),
-    "MULTI_FACTOR_RECOVERY_TEMPLATE": not_yet("security/mf_recovery.html"),
-    "MULTI_FACTOR_RECOVERY_CODES_KEYS": not_yet(None),
-    "MULTI_FACTOR_RECOVERY_CODE_TTL": not_yet(None),
+    "TWO_FACTOR_SETUP_URL": honoured("/tf-setup"),
+    "TWO_FACTOR_TOKEN_VALIDATION_URL": honoured("/tf-validate"),
+    "TWO_FACTOR_RESCUE_URL": honoured("/tf-rescue"),
+    "TWO_FACTOR_SELECT_URL": honoured("/tf-select"),
+    "TWO_FACTOR_POST_SETUP_VIEW": honoured(".two_factor_setup"),
+    "TWO_FACTOR_ERROR_VIEW": honoured(".login"),
+    "TWO_FACTOR_VERIFY_CODE_TEMPLATE": honoured("security/two_factor_verify_code.html"),
+    "TWO_FACTOR_SETUP_TEMPLATE": honoured("security/two_factor_setup.html"),
+    "TWO_FACTOR_SELECT_TEMPLATE": honoured("security/two_factor_select.html"),
+    "TWO_FACTOR_EMAIL_TEMPLATE": honoured("security/email/two_factor_instructions"),
+    "TWO_FACTOR_AUTHENTICATOR_VALIDITY": honoured(120),
+    "TWO_FACTOR_MAIL_VALIDITY": honoured(300),
+    "TWO_FACTOR_SMS_VALIDITY": honoured(120),
+    "TWO_FACTOR_ALWAYS_VALIDATE": honoured(True),
+    "TWO_FACTOR_LOGIN_VALIDITY": honoured(timedelta(days=30)),
+    "TWO_FACTOR_VALIDITY_COOKIE_NAME": honoured("tf_validity"),
+    # Safer than Flask-Security's secure=False: the validity cookie skips a factor.
+    "TWO_FACTOR_VALIDITY_COOKIE": honoured(
+        {"httponly": True, "secure": True, "samesite": "Strict"}
+    ),
+    "TWO_FACTOR_SETUP_WITHIN": honoured(timedelta(minutes=30)),
+    "TWO_FACTOR_RESCUE_EMAIL": honoured(True),
+    "TWO_FACTOR_RESCUE_MAIL": honoured("no-reply@localhost"),
+    "TWO_FACTOR_RESCUE_EMAIL_TEMPLATE": honoured("security/email/two_factor_rescue"),
+    "EMAIL_SUBJECT_TWO_FACTOR": honoured("Two-Factor Login"),
+    "EMAIL_SUBJECT_TWO_FACTOR_RESCUE": honoured("Two-Factor Rescue"),
+    # quart-flask-security additions (each on by default; docs/flows/two-factor.md):
+    # a code is accepted once (its time step is stored per user, advanced atomically);
+    # False restores Flask-Security's reuse within the validity window.
+    "TWO_FACTOR_REPLAY_PROTECTION": honoured(True),
+    # Code attempts one pending sign-in allows before it ends (0: no bound, as
+    # in Flask-Security). Counted in the datastore: the session is a client cookie.
+    "TWO_FACTOR_MAX_ATTEMPTS": honoured(5),
+    # How long a pending sign-in (first factor given, second not yet) lasts.
+    "TWO_FACTOR_PENDING_WITHIN": honoured(timedelta(minutes=15)),
+    # ------------------------------------------------ recovery codes
+    "MULTI_FACTOR_RECOVERY_CODES": honoured(False),
+    "MULTI_FACTOR_RECOVERY_CODES_N": honoured(5),
+    "MULTI_FACTOR_RECOVERY_CODES_URL": honoured("/mf-recovery-codes"),
+    "MULTI_FACTOR_RECOVERY_CODES_TEMPLATE": honoured("security/mf_recovery_codes.html"),
+    "MULTI_FACTOR_RECOVERY_URL": honoured("/mf-recovery"),
+    "MULTI_FACTOR_RECOVERY_TEMPLATE": honoured("security/mf_recovery.html"),
+    "MULTI_FACTOR_RECOVERY_CODES_KEYS": honoured(None),
+    "MULTI_FACTOR_RECOVERY_CODE_TTL": honoured(None),
     # ------------------------------------------------ unified sign in (not built yet)
     "UNIFIED_SIGNIN": not_yet(False),
     "US_SIGNIN_URL": not_yet("/us-signin"),
@@ -553,6 +567,9 @@ ADDED_KEYS: Final = frozenset(
         "DEFAULT_COOKIE_SAMESITE",
         "PASSWORD_BREACHED_RANGE_URL",
         "PASSWORD_BREACHED_TIMEOUT",
+        "TWO_FACTOR_REPLAY_PROTECTION",
+        "TWO_FACTOR_MAX_ATTEMPTS",
+        "TWO_FACTOR_PENDING_WITHIN",
     }
 )
 
@@ -570,6 +587,7 @@ DURATION_KEYS: Final = frozenset(
         "WAN_REGISTER_WITHIN",
         "WAN_SIGNIN_WITHIN",
         "TWO_FACTOR_LOGIN_VALIDITY",
+        "TWO_FACTOR_PENDING_WITHIN",
         "TOKEN_MAX_AGE",
         "FRESHNESS",
         "FRESHNESS_GRACE_PERIOD",
@@ -597,6 +615,12 @@ BUILT_FORM_KEYS: Final = frozenset(
         "change_username_form",
         "send_confirmation_form",
         "username_recovery_form",
+        "two_factor_verify_code_form",
+        "two_factor_setup_form",
+        "two_factor_rescue_form",
+        "two_factor_select_form",
+        "mf_recovery_form",
+        "mf_recovery_codes_form",
         "render_template",
     )
 )
@@ -605,12 +629,6 @@ FORM_KEYS: Final = BUILT_FORM_KEYS | frozenset(
     for name in (
         "logout_form",
         "passwordless_login_form",
-        "two_factor_verify_code_form",
-        "two_factor_setup_form",
-        "two_factor_rescue_form",
-        "two_factor_select_form",
-        "mf_recovery_form",
-        "mf_recovery_codes_form",
         "refresh_token_form",
         "us_signin_form",
         "us_setup_form",
@@ -772,6 +790,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "Setup has to be finished within %(within)s. Please begin again.",
         "error",
     ),
+    # quart-flask-security addition (TWO_FACTOR_MAX_ATTEMPTS).
+    "TWO_FACTOR_TOO_MANY_ATTEMPTS": (
+        "Too many wrong codes. Please sign in again.",
+        "error",
+    ),
     "US_CURRENT_METHODS": ("Sign-in methods currently active: %(method_list)s.", "info"),
     "US_METHOD_NOT_AVAILABLE": ("The requested method is not valid.", "error"),
     "US_SETUP_EXPIRED": (
@@ -852,6 +875,7 @@ ADDED_MESSAGES: Final = frozenset(
         "CSRF_INVALID",
         "BODY_TOO_LARGE",
         "SERVER_ERROR",
+        "TWO_FACTOR_TOO_MANY_ATTEMPTS",
     }
 )
 
@@ -1023,7 +1047,9 @@ _ALLOWED_VALUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
         "LOGOUT_METHODS": frozenset({"GET", "POST"}),
         "API_ENABLED_METHODS": frozenset({"session", "token", "basic"}),
         "CSRF_PROTECT_MECHANISMS": frozenset({"session", "token", "basic"}),
-        "TWO_FACTOR_ENABLED_METHODS": frozenset({"email", "authenticator", "sms"}),
+        "TWO_FACTOR_ENABLED_METHODS": frozenset(
+            {"email", "authenticator", "sms", "mail", "google_authenticator"}
+        ),
         "US_ENABLED_METHODS": frozenset({"password", "email", "authenticator", "sms"}),
         "US_MFA_REQUIRED": frozenset({"password", "email", "authenticator", "sms"}),
         "WAN_ALLOW_AS_VERIFY": frozenset({"first", "secondary"}),
@@ -1219,9 +1245,18 @@ def validate_config(
     ]
     if mfa_features and not (cv("TOTP_SECRETS") and cv("TOTP_ISSUER")):
         names = ", ".join(PREFIX + k for k in mfa_features)
-        problems.append(f"{names} need both SECURITY_TOTP_SECRETS and SECURITY_TOTP_ISSUER")
+        verb = "needs" if len(mfa_features) == 1 else "need"
+        problems.append(f"{names} {verb} both SECURITY_TOTP_SECRETS and SECURITY_TOTP_ISSUER")
     if cv("TWO_FACTOR") and not cv("TWO_FACTOR_ENABLED_METHODS"):
         problems.append("SECURITY_TWO_FACTOR needs a non-empty SECURITY_TWO_FACTOR_ENABLED_METHODS")
+    if cv("MULTI_FACTOR_RECOVERY_CODES") and not cv("TWO_FACTOR"):
+        problems.append(
+            "SECURITY_MULTI_FACTOR_RECOVERY_CODES needs SECURITY_TWO_FACTOR (recovery codes"
+            " replace a second factor; WebAuthn, the other one, is not built yet)"
+        )
+    attempts = cv("TWO_FACTOR_MAX_ATTEMPTS")
+    if not _is_int(attempts) or attempts < 0:
+        problems.append("SECURITY_TWO_FACTOR_MAX_ATTEMPTS must be an integer of at least 0")
     if cv("UNIFIED_SIGNIN") and not cv("US_ENABLED_METHODS"):
         problems.append("SECURITY_UNIFIED_SIGNIN needs a non-empty SECURITY_US_ENABLED_METHODS")
 

@@ -27,12 +27,17 @@ from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
 from .flows.authentication import NoSecondFactor, SecondFactorPlugin
 from .flows.context import FlowContext, LinkBuilder
+from .flows.two_factor import CodeTfPlugin, canonical_method
 from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directories
 from .identity import IdentityResolver
 from .mail import Mailer
 from .mail_util import MailUtil
 from .outbox import Outbox
 from .password_util import PasswordUtil
+from .phone_util import PhoneUtil
+from .recovery_codes import MfRecoveryCodesUtil
+from .sms import SmsSenderFactory
+from .totp import Totp
 from .username_util import UsernameUtil
 from .web.form_info import FormInfo, check_form_info, configure_forms
 from .web.form_input import DEFAULT_BODY_LIMIT
@@ -70,8 +75,26 @@ ContextProcessor = Callable[[], Any]
 #: their features; so does logout's (a logout here renders no page).
 CONTEXT_PROCESSOR_GROUPS = (*PAGE_GROUPS.values(), "mail")
 EXTENSION_ARGUMENTS = frozenset(
-    {"mail_util_cls", "password_util_cls", "username_util_cls", "render_template"}
+    {
+        "mail_util_cls",
+        "password_util_cls",
+        "username_util_cls",
+        "render_template",
+        "totp_cls",
+        "phone_util_cls",
+        "mf_recovery_codes_util_cls",
+    }
 )
+
+
+def _require_package(module: str, feature: str) -> None:
+    """ConfigurationError, with the install hint, when ``feature`` lacks its package."""
+    try:
+        __import__(module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{feature} needs the {module} package: pip install 'quart-flask-security[mfa]'"
+        ) from exc
 
 
 def _util_class(value: Any, argument: str, methods: tuple[str, ...], base: str) -> Any:
@@ -270,6 +293,7 @@ class Security:
         self.mail_util: MailUtil = mail_util_cls(self.app)
         self.mail_util._security = self
         self._build_field_utils()
+        self._build_multi_factor()
 
     def _build_field_utils(self) -> None:
         """Flask-Security's password_util_cls and username_util_cls, built with the app.
@@ -301,6 +325,74 @@ class Security:
         self.username_util_cls: type[UsernameUtil] = username_cls
         self.username_util: UsernameUtil = username_cls(self.app)
         UsernameUtil.bind(self.username_util, self.cv, self)
+
+    # Class hooks of the multi-factor features; flask_compat swaps in its sync utils.
+    default_phone_util_cls: ClassVar[type[PhoneUtil]] = PhoneUtil
+    default_mf_recovery_codes_util_cls: ClassVar[type[MfRecoveryCodesUtil]] = MfRecoveryCodesUtil
+
+    def _build_multi_factor(self) -> None:
+        """Totp, PhoneUtil, MfRecoveryCodesUtil and the code plugin, when their features are on.
+
+        Everything two-factor needs is checked here, at start-up: the ``mfa``
+        extra's packages for the enabled methods, a registered SMS sender, and
+        (for replay protection and bounded attempts) the model's two counters.
+        """
+        self.totp_factory: Totp | None = None
+        self.phone_util: PhoneUtil | None = None
+        self.mf_recovery_codes_util: MfRecoveryCodesUtil | None = None
+        self.second_factor_plugins = [NoSecondFactor()]
+        classes = {"totp_cls": Totp, "phone_util_cls": PhoneUtil}
+        classes["mf_recovery_codes_util_cls"] = MfRecoveryCodesUtil
+        for argument, base in classes.items():
+            given = self._kwargs.get(argument)
+            if given is not None and not (isinstance(given, type) and issubclass(given, base)):
+                raise ConfigurationError(
+                    f"{argument} must be a subclass of {base.__module__}.{base.__name__}"
+                )
+        if not self.cv("TWO_FACTOR"):
+            return
+        totp_cls = self._kwargs.get("totp_cls") or Totp
+        try:
+            self.totp_factory = totp_cls(
+                self.cv("TOTP_SECRETS"), self.cv("TOTP_ISSUER"), clock=self.clock
+            )
+        except (ValueError, ImportError) as exc:
+            raise ConfigurationError(f"SECURITY_TOTP_SECRETS / TOTP_ISSUER: {exc}") from exc
+        methods = {canonical_method(m) for m in self.cv("TWO_FACTOR_ENABLED_METHODS")}
+        if "authenticator" in methods:
+            _require_package("qrcode", "an authenticator app's setup QR code")
+        if "sms" in methods:
+            _require_package("phonenumbers", "SMS two-factor")
+            SmsSenderFactory.createSender(self.cv("SMS_SERVICE"))  # unknown: refused now
+        phone_cls = self._kwargs.get("phone_util_cls") or self.default_phone_util_cls
+        self.phone_util = phone_cls(self.app)
+        PhoneUtil.bind(self.phone_util, self.cv, self)
+        guards = [
+            key
+            for key in ("TWO_FACTOR_REPLAY_PROTECTION", "TWO_FACTOR_MAX_ATTEMPTS")
+            if self.cv(key)
+        ]
+        if guards and not self.store.supports_tf_counters():
+            raise ConfigurationError(
+                ", ".join("SECURITY_" + k for k in guards)
+                + " need the user model's tf_totp_last_counter and tf_code_attempts fields"
+                " (two nullable integers, docs/migrating.md); add them, or set these to"
+                " False / 0 for Flask-Security's behaviour"
+            )
+        if self.cv("MULTI_FACTOR_RECOVERY_CODES"):
+            util_cls = (
+                self._kwargs.get("mf_recovery_codes_util_cls")
+                or self.default_mf_recovery_codes_util_cls
+            )
+            self.mf_recovery_codes_util = util_cls(self.app)
+            MfRecoveryCodesUtil.bind(self.mf_recovery_codes_util, self.cv, self)
+        self.second_factor_plugins = [CodeTfPlugin()]
+
+    def send_tf_token(self, user: Any, method: str, **kwargs: Any) -> Any:
+        """``UserMixin.tf_send_security_token``: a coroutine here (flask_compat: a call)."""
+        from .api import send_tf_token
+
+        return send_tf_token(self, user, method, **kwargs)
 
     def _default_session_samesite(self, cfg: MutableMapping[str, Any]) -> None:
         """DEFAULT_COOKIE_SAMESITE for a session cookie the app gave no SameSite.
@@ -350,6 +442,8 @@ class Security:
             password_util=self.password_util,
             username_util=self.username_util,
             sender=self.app,
+            totp=getattr(self, "totp_factory", None),
+            messages=self.message,
         )
 
     # ------------------------------------------------------------------ config access
@@ -476,6 +570,21 @@ class Security:
 
     def recover_username_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
         return self._add_context_processor("recover_username", fn)
+
+    def tf_setup_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("tf_setup", fn)
+
+    def tf_token_validation_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("tf_token_validation", fn)
+
+    def tf_select_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("tf_select", fn)
+
+    def mf_recovery_codes_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("mf_recovery_codes", fn)
+
+    def mf_recovery_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
+        return self._add_context_processor("mf_recovery", fn)
 
     def mail_context_processor(self, fn: ContextProcessor) -> ContextProcessor:
         return self._add_context_processor("mail", fn)

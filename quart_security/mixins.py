@@ -117,6 +117,37 @@ class UserMixin:
                 return str(value)
         return ""
 
+    def check_tf_required(
+        self, tf_setup_methods: list[tuple[str, str]], tf_fresh: bool
+    ) -> tuple[bool, list[tuple[str, str]]]:
+        """Whether this user must give a second factor now (Flask-Security 5.8's hook).
+
+        ``tf_setup_methods`` are (method, label) pairs the user has set up;
+        ``tf_fresh`` is True when this device completed two-factor recently
+        (the validity cookie). Override to require it by role, say; it is
+        called after the first factor, on every way in.
+        """
+        from .state import current_security
+
+        return default_tf_required(current_security().cv, tf_setup_methods, tf_fresh)
+
+    def check_tf_required_setup(self) -> bool:
+        """Whether /tf-setup must not offer "disable" (Flask-Security 5.8's hook)."""
+        from .state import current_security
+
+        return bool(current_security().cv("TWO_FACTOR_REQUIRED"))
+
+    def tf_send_security_token(self, method: str, **kwargs: Any) -> Any:
+        """Send this user a two-factor code by ``method``: None, or the error text.
+
+        Flask-Security's wrapper (``totp_secret`` and ``phone_number``
+        keywords). A coroutine in quart_security, a plain call in flask_compat.
+        In a request, mail goes out after the request's commit.
+        """
+        from .state import current_security
+
+        return current_security().send_tf_token(self, method, **kwargs)
+
     def get_auth_token(self) -> str:
         """A signed, Flask-Security compatible auth token for this user."""
         from .state import current_security
@@ -169,3 +200,15 @@ class AnonymousUser:
         # Flask-Login's AnonymousUserMixin is truthy; keep that for templates
         # that write ``{% if current_user %}``.
         return True
+
+
+def default_tf_required(
+    cv: Any, tf_setup_methods: list[tuple[str, str]], tf_fresh: bool
+) -> tuple[bool, list[tuple[str, str]]]:
+    """Flask-Security's rule: required (or set up), unless this device is trusted
+    and TWO_FACTOR_ALWAYS_VALIDATE is off."""
+    if (cv("TWO_FACTOR_REQUIRED") or tf_setup_methods) and (
+        cv("TWO_FACTOR_ALWAYS_VALIDATE") or not tf_fresh
+    ):
+        return True, tf_setup_methods
+    return False, tf_setup_methods

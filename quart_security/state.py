@@ -102,6 +102,9 @@ class RequestState:
     session_used: bool = False
     #: The mail intents of this request: rendered, committed, delivered in web/lifecycle.py.
     outbox: Outbox = field(default_factory=Outbox)
+    #: Commit the unit of work even though the answer is an error: a refusal
+    #: that must be remembered (a counted two-factor code attempt) sets it.
+    commit_on_error: bool = False
 
     def queue_cookie(self, action: CookieAction) -> None:
         self.cookie_actions = [a for a in self.cookie_actions if a.name != action.name]

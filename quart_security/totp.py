@@ -356,6 +356,14 @@ class Totp:
             return None
         return TotpMatch(counter=found, time=now, window=window, period=key.period)
 
+    def find_match(
+        self, token: Any, totp_secret: str, window: int, last_counter: int | None = None
+    ) -> TotpMatch | None:
+        """The step at which ``token`` is this secret's code within ``window``
+        seconds of now and after ``last_counter``, or None. CPU-bound (the
+        secret's key derivation): run it off the event loop."""
+        return self._match(token, self._load(totp_secret), window, last_counter)
+
     def verify_totp(self, token: str, totp_secret: str, user: UserMixin, window: int = 0) -> bool:
         """Flask-Security's check: is ``token`` this secret's code within
         ``window`` seconds either side of now, and after ``get_last_counter``?

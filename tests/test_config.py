@@ -146,9 +146,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 13
+    assert len(ADDED_KEYS) == 16
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 268
+    assert len(DEFAULT_CONFIG) == 271
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -164,13 +164,16 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "DEFAULT_COOKIE_SAMESITE",
         "PASSWORD_BREACHED_RANGE_URL",
         "PASSWORD_BREACHED_TIMEOUT",
+        "TWO_FACTOR_REPLAY_PROTECTION",
+        "TWO_FACTOR_MAX_ATTEMPTS",
+        "TWO_FACTOR_PENDING_WITHIN",
     }
 
 
 def test_every_flask_security_592_message_keeps_category_and_placeholders() -> None:
     assert len(FS_592_MESSAGE_SHAPES) == 92
     assert set(DEFAULT_MESSAGES) == set(FS_592_MESSAGE_SHAPES) | ADDED_MESSAGES
-    assert len(DEFAULT_MESSAGES) == 98
+    assert len(DEFAULT_MESSAGES) == 99
     for key, (category, placeholders) in FS_592_MESSAGE_SHAPES.items():
         text, our_category = DEFAULT_MESSAGES[key]
         assert our_category == category, key
@@ -283,7 +286,7 @@ def other_than(default: Any) -> Any:
 def test_every_key_has_a_status() -> None:
     assert set(KEY_STATUS) == set(DEFAULT_CONFIG) | FORM_KEYS
     assert all(isinstance(status, Status) for status in KEY_STATUS.values())
-    # The forms of built features are honoured; two-factor & co.'s are not.
+    # The forms of built features are honoured; unified sign-in & co.'s are not.
     assert all(KEY_STATUS[k] is Status.HONOURED for k in BUILT_FORM_KEYS)
     assert all(KEY_STATUS[k] is Status.NOT_YET for k in FORM_KEYS - BUILT_FORM_KEYS)
     assert len(HONOURED) + len(INERT) + len(NOT_YET) + len(FORM_KEYS - BUILT_FORM_KEYS) == len(
@@ -308,11 +311,11 @@ def test_feature_switches_say_what_is_built() -> None:
     built = {
         "REGISTERABLE", "CONFIRMABLE", "RECOVERABLE", "CHANGEABLE", "CHANGE_EMAIL",
         "CHANGE_USERNAME", "USERNAME_RECOVERY", "USERNAME_ENABLE", "TRACKABLE",
-        "PASSWORD_CHECK_BREACHED",
+        "PASSWORD_CHECK_BREACHED", "TWO_FACTOR", "TWO_FACTOR_REQUIRED",
+        "MULTI_FACTOR_RECOVERY_CODES",
     }  # fmt: skip
     not_built = {
-        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "WEBAUTHN", "PASSWORDLESS",
-        "OAUTH_ENABLE", "MULTI_FACTOR_RECOVERY_CODES", "REFRESH_TOKEN",
+        "UNIFIED_SIGNIN", "WEBAUTHN", "PASSWORDLESS", "OAUTH_ENABLE", "REFRESH_TOKEN",
         "PASSWORD_COMPLEXITY_CHECKER", "TWO_FACTOR_IMPLEMENTATIONS",
     }  # fmt: skip
     assert {k for k in built if KEY_STATUS[k] is not Status.HONOURED} == set()
@@ -358,17 +361,17 @@ def test_a_form_override_is_refused_when_set_at_all(key: str) -> None:
 
 def test_security_arguments_count_as_settings() -> None:
     # What init_config would store, even when validation runs first.
-    with pytest.raises(ConfigurationError, match=f"SECURITY_TWO_FACTOR {NOT_BUILT}"):
-        validate_config({"SECURITY_PASSWORD_SALT": "pepper"}, {"two_factor": True})
+    with pytest.raises(ConfigurationError, match=f"SECURITY_WEBAUTHN {NOT_BUILT}"):
+        validate_config({"SECURITY_PASSWORD_SALT": "pepper"}, {"webauthn": True})
     # The app's own value wins over the argument, as in init_config.
-    validate_config({"SECURITY_PASSWORD_SALT": "pepper", "SECURITY_TWO_FACTOR": False},
-                    {"two_factor": True})  # fmt: skip
+    validate_config({"SECURITY_PASSWORD_SALT": "pepper", "SECURITY_WEBAUTHN": False},
+                    {"webauthn": True})  # fmt: skip
 
 
 def test_issue_examples_are_refused_by_validation() -> None:
     cfg = fresh(
-        TWO_FACTOR=True,
-        TWO_FACTOR_REQUIRED=True,
+        WEBAUTHN=True,
+        WAN_ALLOW_AS_FIRST_FACTOR=False,
         UNIFIED_SIGNIN=True,
         PASSWORD_COMPLEXITY_CHECKER="zxcvbn",
         US_SIGNIN_FORM=object,
@@ -377,8 +380,8 @@ def test_issue_examples_are_refused_by_validation() -> None:
     with pytest.raises(ConfigurationError) as info:
         validate_config(cfg)
     for key in (
-        "TWO_FACTOR", "TWO_FACTOR_REQUIRED", "UNIFIED_SIGNIN", "PASSWORD_COMPLEXITY_CHECKER",
-        "US_SIGNIN_FORM", "TWO_FACTOR_IMPLEMENTATIONS",
+        "WEBAUTHN", "WAN_ALLOW_AS_FIRST_FACTOR", "UNIFIED_SIGNIN",
+        "PASSWORD_COMPLEXITY_CHECKER", "US_SIGNIN_FORM", "TWO_FACTOR_IMPLEMENTATIONS",
     ):  # fmt: skip
         assert f"SECURITY_{key} {NOT_BUILT}" in str(info.value)
 

@@ -114,8 +114,8 @@ NOT_BUILT = "is not built yet in quart-flask-security"
 # Issue #11's examples: each was accepted and failed open (or into a 500).
 ISSUE_EXAMPLES: list[tuple[dict[str, Any], list[str]]] = [
     (
-        {"SECURITY_TWO_FACTOR": True, "SECURITY_TWO_FACTOR_REQUIRED": True},
-        ["SECURITY_TWO_FACTOR", "SECURITY_TWO_FACTOR_REQUIRED"],
+        {"SECURITY_WEBAUTHN": True, "SECURITY_WAN_ALLOW_AS_FIRST_FACTOR": False},
+        ["SECURITY_WEBAUTHN", "SECURITY_WAN_ALLOW_AS_FIRST_FACTOR"],
     ),
     ({"SECURITY_UNIFIED_SIGNIN": True}, ["SECURITY_UNIFIED_SIGNIN"]),
     ({"SECURITY_PASSWORD_COMPLEXITY_CHECKER": "zxcvbn"}, ["SECURITY_PASSWORD_COMPLEXITY_CHECKER"]),
@@ -149,33 +149,33 @@ def test_every_setting_not_built_is_named_in_one_error(build: Build) -> None:
 
 
 def test_the_refusal_says_how_to_fix_it(build: Build) -> None:
-    text = refusal(build, {"SECURITY_TWO_FACTOR": True})
+    text = refusal(build, {"SECURITY_WEBAUTHN": True})
     expected = (
-        "SECURITY_TWO_FACTOR is not built yet in quart-flask-security;"
+        "SECURITY_WEBAUTHN is not built yet in quart-flask-security;"
         " remove it or set it back to False"
     )
     assert expected in text
-    text = refusal(build, {"SECURITY_TWO_FACTOR_SETUP_FORM": object})
-    assert "SECURITY_TWO_FACTOR_SETUP_FORM is not built yet in quart-flask-security" in text
+    text = refusal(build, {"SECURITY_US_SETUP_FORM": object})
+    assert "SECURITY_US_SETUP_FORM is not built yet in quart-flask-security" in text
     assert "remove it" in text
 
 
 def test_form_overrides_of_features_not_built_are_refused(build: Build) -> None:
     # Flask-Security takes form classes as Security() arguments too.
-    text = refusal(build, {}, us_signin_form=object, two_factor_rescue_form=object)
+    text = refusal(build, {}, us_signin_form=object, wan_signin_form=object)
     assert f"us_signin_form {NOT_BUILT}" in text
-    assert f"two_factor_rescue_form {NOT_BUILT}" in text
+    assert f"wan_signin_form {NOT_BUILT}" in text
 
 
 def test_feature_switches_given_as_kwargs_are_refused(build: Build) -> None:
-    text = refusal(build, {}, two_factor=True, webauthn=True)
-    assert f"SECURITY_TWO_FACTOR {NOT_BUILT}" in text
+    text = refusal(build, {}, passwordless=True, webauthn=True)
+    assert f"SECURITY_PASSWORDLESS {NOT_BUILT}" in text
     assert f"SECURITY_WEBAUTHN {NOT_BUILT}" in text
 
 
 def test_the_refusal_never_shows_the_value(build: Build) -> None:
-    text = refusal(build, {"SECURITY_TOTP_SECRETS": {"1": "hunter2-secret"}})
-    assert f"SECURITY_TOTP_SECRETS {NOT_BUILT}" in text
+    text = refusal(build, {"SECURITY_WAN_SALT": "hunter2-secret"})
+    assert f"SECURITY_WAN_SALT {NOT_BUILT}" in text
     assert "hunter2-secret" not in text
 
 
@@ -292,12 +292,43 @@ def test_a_base_url_or_no_mailed_link_starts(datastore: Any, config: dict[str, A
 
 @pytest.mark.parametrize(
     "argument",
-    ["totp_cls", "phone_util_cls", "webauthn_util_cls", "oauth", "typo_cls"],
+    ["webauthn_util_cls", "oauth", "typo_cls"],
 )
 def test_security_arguments_nothing_honours_are_refused(datastore: Any, argument: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         Security(make_app(), datastore, **{argument: object})
     assert argument in str(info.value)
+
+
+def test_multi_factor_class_arguments_are_taken(datastore: Any) -> None:
+    from quart_security import MfRecoveryCodesUtil, PhoneUtil, Totp
+
+    class MyTotp(Totp):
+        pass
+
+    class MyPhoneUtil(PhoneUtil):
+        pass
+
+    class MyCodesUtil(MfRecoveryCodesUtil):
+        pass
+
+    app = make_app(
+        SECURITY_TWO_FACTOR=True,
+        SECURITY_TOTP_SECRETS={"1": "a-test-totp-secret-of-enough-length"},
+        SECURITY_TOTP_ISSUER="Example",
+        SECURITY_TWO_FACTOR_ENABLED_METHODS=["email"],
+        SECURITY_MULTI_FACTOR_RECOVERY_CODES=True,
+    )
+    security = Security(
+        app,
+        datastore,
+        totp_cls=MyTotp,
+        phone_util_cls=MyPhoneUtil,
+        mf_recovery_codes_util_cls=MyCodesUtil,
+    )
+    assert type(security.totp_factory) is MyTotp
+    assert type(security.phone_util) is MyPhoneUtil
+    assert type(security.mf_recovery_codes_util) is MyCodesUtil
 
 
 def test_setting_and_message_arguments_are_taken(datastore: Any) -> None:

@@ -111,15 +111,17 @@ def test_any_text_gives_an_answer_never_an_exception(typed: str) -> None:
 
 
 async def test_the_region_and_message_come_from_the_current_app(built: BuiltApp) -> None:
-    """Unbound, the util reads the app's settings: PHONE_REGION_DEFAULT ("US", it stays at
-    its default until two-factor is built) and the app's own PHONE_INVALID text."""
-    assert KEY_STATUS["PHONE_REGION_DEFAULT"] is Status.NOT_YET
+    """Unbound, the util reads the app's settings: PHONE_REGION_DEFAULT (national
+    numbers are read in that region) and the app's own PHONE_INVALID text."""
+    assert KEY_STATUS["PHONE_REGION_DEFAULT"] is Status.HONOURED
     built.app.config["SECURITY_MSG_PHONE_INVALID"] = ("Not a phone number we know.", "error")
     phone = PhoneUtil(built.app)
     async with built.app.app_context():
         assert phone.get_canonical_form("(650) 253-0000") == "+16502530000"
         assert phone.get_canonical_form("020 7946 0018") is None
         message = phone.validate_phone_number("020 7946 0018")
+        built.app.config["SECURITY_PHONE_REGION_DEFAULT"] = "GB"
+        assert phone.get_canonical_form("020 7946 0018") == "+442079460018"
     assert message == "Not a phone number we know."
     assert isinstance(message, MessageText) and message.key == "PHONE_INVALID"
 

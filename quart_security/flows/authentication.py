@@ -73,6 +73,9 @@ class Proof:
     via: tuple[str, ...]
     remember: bool | None = None
     renews: bool = False
+    #: The fs_uniquifier that a valid two-factor validity cookie of this client
+    #: names ("remember this device"), set by the web layer.
+    trusted_device_of: str | None = None
 
     @classmethod
     def by(cls, *via: str, remember: bool | None = None, renews: bool = False) -> Proof:

@@ -66,6 +66,16 @@ class FlowContext:
     username_util: UsernameUtil
     #: The sender of signals (Flask-Security sends them from the app).
     sender: Any = None
+    #: The app's Totp (``Security.totp_factory``) when a multi-factor feature is on.
+    totp: Any = None
+    #: SECURITY_MSG_<key> as text for this request (an SMS is text, not a template).
+    messages: Callable[..., str] | None = None
+
+    def message(self, key: str, **kwargs: Any) -> str:
+        """The text of SECURITY_MSG_<key> (the key itself without a translator)."""
+        if self.messages is None:
+            return key
+        return self.messages(key, **kwargs)
 
     def now(self) -> datetime:
         """Naive UTC now from the injectable clock, the form the models store."""

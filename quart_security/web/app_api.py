@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..flows.change_password import change_user_password
+from ..flows.two_factor import send_security_token
 from ..outbox import MailIntent, Outbox
 from ..state import request_state
 from .flow_context import flow_context
@@ -62,5 +63,27 @@ async def admin_change_password(
     await change_user_password(
         flow_context(security, port, outbox), user, new_password, notify=notify
     )
+    if not in_request:
+        await _deliver_now(security, port, outbox)
+
+
+async def tf_send_security_token(
+    security: Security,
+    port: WebPort,
+    in_request: bool,
+    user: Any,
+    method: str,
+    *,
+    totp_secret: str | None = None,
+    phone_number: str | None = None,
+    **_: Any,
+) -> None:
+    """``UserMixin.tf_send_security_token``: the user's secret unless another is given."""
+    outbox = _outbox(port, in_request)
+    secret = totp_secret or getattr(user, "tf_totp_secret", None)
+    if not secret:
+        raise ValueError("the user has no two-factor secret")
+    phone = phone_number or getattr(user, "tf_phone_number", None)
+    await send_security_token(flow_context(security, port, outbox), user, method, secret, phone)
     if not in_request:
         await _deliver_now(security, port, outbox)

@@ -27,9 +27,15 @@ from .forms import (
     ForgotPasswordForm,
     Form,
     LoginForm,
+    MfRecoveryCodesForm,
+    MfRecoveryForm,
     RegisterFormV2,
     ResetPasswordForm,
     SendConfirmationForm,
+    TwoFactorRescueForm,
+    TwoFactorSelectForm,
+    TwoFactorSetupForm,
+    TwoFactorVerifyCodeForm,
     UsernameRecoveryForm,
     VerifyForm,
     declared_fields,
@@ -61,8 +67,8 @@ class FormInfo:
 
 
 #: The forms of the built features, and the class each must extend (the
-#: views rely on its fields and methods). Two-factor, unified sign-in,
-#: WebAuthn, recovery codes and passwordless forms arrive with their features;
+#: views rely on its fields and methods). Unified sign-in, WebAuthn and
+#: passwordless forms arrive with their features;
 #: so does logout_form, whose only field in Flask-Security is a refresh token
 #: (a logout here needs no form, so a class given for it would do nothing).
 FORM_BASES: Mapping[str, type[Form]] = {
@@ -77,6 +83,12 @@ FORM_BASES: Mapping[str, type[Form]] = {
     "change_username_form": ChangeUsernameForm,
     "send_confirmation_form": SendConfirmationForm,
     "username_recovery_form": UsernameRecoveryForm,
+    "two_factor_setup_form": TwoFactorSetupForm,
+    "two_factor_verify_code_form": TwoFactorVerifyCodeForm,
+    "two_factor_rescue_form": TwoFactorRescueForm,
+    "two_factor_select_form": TwoFactorSelectForm,
+    "mf_recovery_codes_form": MfRecoveryCodesForm,
+    "mf_recovery_form": MfRecoveryForm,
 }
 
 #: Forms with no class unless the app gives one (Flask-Security 5.9's default).

@@ -28,8 +28,10 @@ from wtforms import (
     Field,
     HiddenField,
     PasswordField,
+    RadioField,
     StringField,
     SubmitField,
+    TelField,
 )
 from wtforms import Form as WTForm
 from wtforms.form import BaseForm
@@ -52,10 +54,16 @@ __all__ = [
     "Form",
     "LoginForm",
     "LogoutForm",
+    "MfRecoveryCodesForm",
+    "MfRecoveryForm",
     "RegisterForm",
     "RegisterFormV2",
     "ResetPasswordForm",
     "SendConfirmationForm",
+    "TwoFactorRescueForm",
+    "TwoFactorSelectForm",
+    "TwoFactorSetupForm",
+    "TwoFactorVerifyCodeForm",
     "UsernameRecoveryForm",
     "VerifyForm",
     "unique_identity_attribute",
@@ -267,6 +275,8 @@ PROTECTED_USER_ATTRIBUTES = frozenset(
         "tf_primary_method",
         "tf_totp_secret",
         "tf_phone_number",
+        "tf_totp_last_counter",
+        "tf_code_attempts",
         "us_totp_secrets",
         "us_phone_number",
         "mf_recovery_codes",
@@ -461,3 +471,139 @@ class ChangeUsernameForm(Form):
     def check_fields(self) -> None:
         if not self.username.data:
             self.add_error("username", "USERNAME_NOT_PROVIDED")
+
+
+# ---------------------------------------------------------------------- two-factor
+#: Labels of the two-factor methods (what a select or radio shows).
+METHOD_LABELS = {
+    "disable": "Disable two-factor authentication",
+    "email": "Set up using email",
+    "authenticator": "Set up using an authenticator app (e.g. Google, Lastpass, Authy)",
+    "sms": "Set up using SMS",
+}
+
+
+def _code_value(value: Any) -> bool:
+    """A code as a form or JSON body may carry it: digits as a string or a number."""
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, str) and bool(value.strip())) or isinstance(value, int)
+
+
+def make_choices(pairs: Iterable[tuple[str, str]]) -> list[Any]:
+    """RadioField choices from (value, label) pairs, in the form this WTForms wants
+    (``SelectChoice`` since 3.3, which deprecates plain tuples)."""
+    try:
+        from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - WTForms before 3.3
+        return list(pairs)
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _choice_values(choices: Any) -> set[Any]:
+    """The values of a RadioField's choices (SelectChoice or (value, label))."""
+    return {getattr(c, "value", None) or next(iter(c)) for c in choices or []}
+
+
+class TwoFactorSetupForm(Form):
+    """/tf-setup: the method to set up ("disable" to turn two-factor off), the phone for SMS.
+
+    The view sets ``choices`` (what this user may pick); the flow decides.
+    """
+
+    setup = RadioField("Available Methods", validate_choice=False)
+    phone = TelField("Phone Number", render_kw={"autocomplete": "tel"})
+    submit = SubmitField("Submit")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+        self.offer(list(METHOD_LABELS))
+
+    def offer(self, choices: list[str]) -> None:
+        """Show only these methods (in this order)."""
+        self.setup.choices = make_choices((c, METHOD_LABELS.get(c, c)) for c in choices)
+
+    def check_fields(self) -> None:
+        if not isinstance(self.setup.data, str) or not self.setup.data:
+            self.add_error("setup", "TWO_FACTOR_METHOD_NOT_AVAILABLE")
+        phone = self.phone.data
+        if phone is not None and not isinstance(phone, str):
+            self.add_error("phone", "INVALID_INPUT")
+
+
+class TwoFactorVerifyCodeForm(Form):
+    """/tf-validate and /tf-setup/<token>: the code."""
+
+    code = StringField(
+        "Authentication Code",
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*"},
+    )
+    submit = SubmitField("Submit Code", id="submit-code")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def check_fields(self) -> None:
+        if not _code_value(self.code.data):
+            self.add_error("code", "TWO_FACTOR_INVALID_TOKEN")
+
+
+class TwoFactorRescueForm(Form):
+    """/tf-rescue: what to do when the second factor is out of reach (the view sets choices)."""
+
+    help_setup = RadioField(
+        "Trouble Accessing Your Account?/Lost Mobile Device?", validate_choice=False
+    )
+    submit = SubmitField("Submit", id="rescue")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+        self.offer([("help", "Contact Administrator")])
+
+    def offer(self, options: list[tuple[str, str]]) -> None:
+        self.help_setup.choices = make_choices(options)
+
+    def check_fields(self) -> None:
+        allowed = _choice_values(self.help_setup.choices)
+        if self.help_setup.data not in allowed:
+            self.add_error("help_setup", "TWO_FACTOR_METHOD_NOT_AVAILABLE")
+
+
+class TwoFactorSelectForm(Form):
+    """/tf-select: which of several set-up second factors to use now."""
+
+    which = RadioField("Available Second Factor Methods:", validate_choice=False)
+    submit = SubmitField("Select")
+
+    def check_fields(self) -> None:
+        allowed = _choice_values(self.which.choices)
+        if self.which.data not in allowed:
+            self.add_error("which", "TWO_FACTOR_METHOD_NOT_AVAILABLE")
+
+
+class MfRecoveryCodesForm(Form):
+    """/mf-recovery-codes: show (GET ?show_codes) or generate (POST) recovery codes."""
+
+    show_codes = SubmitField("Show Recovery Codes")
+    generate_new_codes = SubmitField("Generate New Recovery Codes")
+
+
+class MfRecoveryForm(Form):
+    """/mf-recovery: one recovery code instead of the second factor."""
+
+    code = StringField("Recovery Code", render_kw={"autocomplete": "off"})
+    submit = SubmitField("Submit Code")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def check_fields(self) -> None:
+        if not isinstance(self.code.data, str) or not self.code.data.strip():
+            self.add_error("code", "INVALID_RECOVERY_CODE")
+

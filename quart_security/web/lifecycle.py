@@ -50,7 +50,7 @@ async def run_view(security: Security, port: WebPort, view: Any) -> Response:
     """Call a core view, turn typed failures into the documented envelope, settle
     a success, and mark every answer of the library as not to be cached."""
     response = await _answer(security, port, view)
-    if response.status_code < 400:
+    if response.status_code < 400 or request_state(port.g).commit_on_error:
         response = await settle(security, port, response)
     return apply_cache_control(security, response)
 

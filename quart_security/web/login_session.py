@@ -18,7 +18,7 @@ rotating a user's fs_uniquifier ends every session at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
@@ -61,6 +61,12 @@ class SignIn:
     def refusal(self) -> str | None:
         return self.decision.refusal
 
+    @property
+    def user(self) -> Any:
+        """The user to put in the answer: only once signed in (a pending login
+        has no user payload and no auth token, as in Flask-Security)."""
+        return self.decision.user if self.signed_in else None
+
     def payload(self) -> dict[str, Any]:
         """The JSON members the answer adds (Flask-Security's ``tf_required`` & co.)."""
         pending = self.decision.pending
@@ -78,6 +84,8 @@ def clear_session_auth(port: WebPort) -> None:
 
 async def sign_in(security: Security, port: WebPort, user: Any, proof: Proof) -> SignIn:
     """The one call that ends every way in (see the module docstring)."""
+    if user is not None and proof.trusted_device_of is None:
+        proof = replace(proof, trusted_device_of=trusted_device_of(security, port))
     decision = await decide(
         flow_context(security, port), user, proof, security.second_factor_plugins
     )
@@ -101,6 +109,97 @@ def _start_pending(security: Security, port: WebPort, decision: Decision) -> Non
         "state": dict(step.state),
     }
     rotate_csrf(security, port)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The pending second step of this session, as ``_start_pending`` stored it."""
+
+    plugin: str
+    uid: str
+    via: tuple[str, ...]
+    remember: bool | None
+    state: dict[str, Any]
+
+    @property
+    def proof(self) -> Proof:
+        return Proof(self.via, self.remember)
+
+
+def pending_step(security: Security, port: WebPort, plugin: str) -> Pending | None:
+    """This session's pending step of ``plugin``, unless it is absent, malformed or
+    older than TWO_FACTOR_PENDING_WITHIN (then it is forgotten)."""
+    raw = port.session.get(PENDING_KEY)
+    if not isinstance(raw, dict):
+        return None
+    started = raw.get("at")
+    within = security.cv("TWO_FACTOR_PENDING_WITHIN").total_seconds()
+    fresh = isinstance(started, int | float) and 0 <= security.clock.time() - started <= within
+    state = raw.get("state")
+    uid = raw.get("uid")
+    if not fresh or raw.get("plugin") != plugin or not isinstance(state, dict) or not uid:
+        port.session.pop(PENDING_KEY, None)
+        return None
+    via = raw.get("via")
+    return Pending(
+        plugin,
+        str(uid),
+        tuple(str(v) for v in via) if isinstance(via, list) else (),
+        raw.get("remember") if isinstance(raw.get("remember"), bool) else None,
+        dict(state),
+    )
+
+
+def update_pending(port: WebPort, **state: Any) -> None:
+    """Change the state of this session's pending step (it must exist)."""
+    raw = dict(port.session[PENDING_KEY])
+    raw["state"] = {**raw.get("state", {}), **state}
+    port.session[PENDING_KEY] = raw
+
+
+def keep_next(security: Security, port: WebPort, *candidates: Any) -> None:
+    """Remember where the sign-in was going (a safe ``next``) across its second step."""
+    from .urls import safe_next_url
+
+    target = safe_next_url(security, port, *candidates)
+    if target is not None and isinstance(port.session.get(PENDING_KEY), dict):
+        update_pending(port, next=target)
+
+
+def end_pending(port: WebPort) -> None:
+    """Forget this session's pending step (done, refused, or abandoned)."""
+    port.session.pop(PENDING_KEY, None)
+
+
+def trusted_device_of(security: Security, port: WebPort) -> str | None:
+    """The fs_uniquifier a valid two-factor validity cookie of this client names."""
+    if not security.cv("TWO_FACTOR"):
+        return None
+    value = port.request.cookies.get(security.cv("TWO_FACTOR_VALIDITY_COOKIE_NAME"))
+    if not value:
+        return None
+    max_age = security.cv("TWO_FACTOR_LOGIN_VALIDITY").total_seconds()
+    status, uniquifier = security.tokens.loads("tf_validity", value, max_age)
+    return uniquifier if status == "ok" and isinstance(uniquifier, str) else None
+
+
+def set_validity_cookie(security: Security, port: WebPort, user: Any) -> None:
+    """"Remember this device": the next sign-ins of ``user`` here skip the code
+    (unless TWO_FACTOR_ALWAYS_VALIDATE) for TWO_FACTOR_LOGIN_VALIDITY."""
+    kwargs = dict(security.cv("TWO_FACTOR_VALIDITY_COOKIE") or {})
+    duration = security.cv("TWO_FACTOR_LOGIN_VALIDITY")
+    request_state(port.g).queue_cookie(
+        CookieAction(
+            name=security.cv("TWO_FACTOR_VALIDITY_COOKIE_NAME"),
+            value=security.tokens.dumps("tf_validity", str(user.fs_uniquifier)),
+            max_age=int(duration.total_seconds()),
+            path=kwargs.get("path", "/"),
+            domain=kwargs.get("domain"),
+            secure=bool(kwargs.get("secure", False)),
+            httponly=bool(kwargs.get("httponly", True)),
+            samesite=kwargs.get("samesite"),
+        )
+    )
 
 
 async def complete_login(security: Security, port: WebPort, user: Any, proof: Proof) -> None:

@@ -141,6 +141,66 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def _recovery_codes(security: Security) -> bool:
+    """Flask-Security's rule: with a second factor to recover from (WebAuthn not built yet)."""
+    return bool(security.cv("MULTI_FACTOR_RECOVERY_CODES") and security.cv("TWO_FACTOR"))
+
+
+TWO_FACTOR_ROUTES: tuple[Route, ...] = (
+    Route(
+        "two_factor_setup",
+        "TWO_FACTOR_SETUP_URL",
+        GET_POST,
+        VIEWS + "two_factor:two_factor_setup",
+        _flag("TWO_FACTOR"),
+    ),
+    Route(
+        "two_factor_setup_validate",
+        "TWO_FACTOR_SETUP_URL",
+        ("POST",),
+        VIEWS + "two_factor:two_factor_setup_validate",
+        _flag("TWO_FACTOR"),
+        suffix="/<token>",
+    ),
+    Route(
+        "two_factor_token_validation",
+        "TWO_FACTOR_TOKEN_VALIDATION_URL",
+        GET_POST,
+        VIEWS + "two_factor:two_factor_token_validation",
+        _flag("TWO_FACTOR"),
+    ),
+    Route(
+        "two_factor_rescue",
+        "TWO_FACTOR_RESCUE_URL",
+        GET_POST,
+        VIEWS + "two_factor:two_factor_rescue",
+        _flag("TWO_FACTOR"),
+    ),
+    Route(
+        "tf_select",
+        "TWO_FACTOR_SELECT_URL",
+        GET_POST,
+        VIEWS + "two_factor:tf_select",
+        _flag("TWO_FACTOR"),
+    ),
+    Route(
+        "mf_recovery_codes",
+        "MULTI_FACTOR_RECOVERY_CODES_URL",
+        GET_POST,
+        VIEWS + "recovery_codes:mf_recovery_codes",
+        _recovery_codes,
+    ),
+    Route(
+        "mf_recovery",
+        "MULTI_FACTOR_RECOVERY_URL",
+        GET_POST,
+        VIEWS + "recovery_codes:mf_recovery",
+        _recovery_codes,
+    ),
+)
+ROUTES = ROUTES + TWO_FACTOR_ROUTES
+
+
 def enabled_routes(security: Security) -> list[Route]:
     return [route for route in ROUTES if route.enabled(security)]
 

@@ -52,6 +52,11 @@ PAGE_GROUPS = {
     "CHANGE_EMAIL_TEMPLATE": "change_email",
     "CHANGE_USERNAME_TEMPLATE": "change_username",
     "USERNAME_RECOVERY_TEMPLATE": "recover_username",
+    "TWO_FACTOR_SETUP_TEMPLATE": "tf_setup",
+    "TWO_FACTOR_VERIFY_CODE_TEMPLATE": "tf_token_validation",
+    "TWO_FACTOR_SELECT_TEMPLATE": "tf_select",
+    "MULTI_FACTOR_RECOVERY_CODES_TEMPLATE": "mf_recovery_codes",
+    "MULTI_FACTOR_RECOVERY_TEMPLATE": "mf_recovery",
 }
 
 

@@ -245,3 +245,61 @@ def test_register_confirm_sign_in_change_and_reset(
     sign_in(page, THIRD)
     expect(page.locator("#who")).to_have_text(f"Signed in as {EMAIL}")
     shot(page, "15-signed-in-new-password")
+
+
+def test_two_factor_setup_recovery_codes_and_sign_in_with_a_code(
+    server: str, smtp_sink: SmtpSink, page: Page
+) -> None:
+    """Set up an authenticator from its page (the key read off it, a code from pyotp),
+    keep the recovery codes, then sign in: a wrong code, then a recovery code."""
+    import pyotp
+
+    expect.set_options(timeout=WAIT_MS)
+    page.goto(server + "/register")
+    page.get_by_label("Email Address").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(FIRST)
+    page.get_by_label("Retype Password").fill(FIRST)
+    page.get_by_role("button", name="Register").click()
+    page.goto(mail_link(smtp_sink, server, "/confirm/"))
+    page.goto(server + "/login")
+    sign_in(page, FIRST)
+    expect(page.locator("#who")).to_have_text(f"Signed in as {EMAIL}")
+
+    page.goto(server + "/tf-setup")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor authentication")
+    page.get_by_label("Set up using an authenticator app", exact=False).check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("img.fs-qrcode")).to_be_visible()
+    shot(page, "21-tf-setup-authenticator")
+    key = page.locator("code.fs-codes").inner_text().replace("-", "").strip()
+    app = pyotp.TOTP(key)
+    page.get_by_label("Authentication Code").fill(app.now())
+    page.get_by_role("button", name="Verify the code").click()
+    expect(page.get_by_role("status")).to_contain_text("two-factor", ignore_case=True)
+    shot(page, "22-tf-setup-done")
+
+    page.goto(server + "/mf-recovery-codes")
+    page.get_by_role("button", name="Generate new codes").click()
+    codes = [c.strip() for c in page.locator("ul.fs-codes li").all_inner_texts()]
+    assert len(codes) == 5
+    shot(page, "23-recovery-codes")
+
+    page.goto(server + "/")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#who")).to_have_text("Not signed in")
+    page.goto(server + "/login")
+    sign_in(page, FIRST)
+    expect(page).to_have_url(re.compile(r"/tf-validate"))
+    expect(page.locator("#who")).to_have_count(0)
+    page.get_by_label("Authentication Code").fill("000000")
+    page.get_by_role("button", name="Verify the code").click()
+    expect(page.locator("#code + .fs-error")).to_have_text("The code is not valid.")
+    shot(page, "24-tf-wrong-code")
+
+    page.get_by_label("Use previously downloaded recovery code").check()
+    page.get_by_role("button", name="Get help").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Use a recovery code")
+    page.get_by_label("Recovery Code").fill(codes[0])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_have_text(f"Signed in as {EMAIL}")
+    shot(page, "25-tf-recovered")

@@ -80,6 +80,13 @@ def test_changed_defaults_are_flask_security_keys_we_really_changed() -> None:
     assert "'sha512_crypt', 'plaintext']` |" in page  # the difference is the last item
 
 
+#: Fields of dict-valued settings (SMS_SERVICE_CONFIG's PHONE_NUMBER, ...): read
+#: with .get() from the setting's value, not from the app's config.
+SETTING_FIELDS = frozenset(
+    field for value in DEFAULT_CONFIG.values() if isinstance(value, dict) for field in value
+)
+
+
 def _reads_of_app_settings() -> dict[str, list[Any]]:
     """Non-SECURITY_ settings the package reads with ``.get("KEY"[, default])`` or
     ``["KEY"]``, with every literal default it reads them with."""
@@ -108,6 +115,7 @@ def _reads_of_app_settings() -> dict[str, list[Any]]:
                 and re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", key)
                 and not key.startswith("SECURITY_")
                 and key not in DEFAULT_CONFIG
+                and key not in SETTING_FIELDS
             ):
                 found.setdefault(key, []).extend(defaults)
     return found

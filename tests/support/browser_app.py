@@ -42,6 +42,11 @@ app.config.update(
     # default, said here because the test depends on it). The CSRF cookie is
     # not sent at all unless CSRF_COOKIE_NAME is set, which it is not.
     SESSION_COOKIE_SECURE=False,
+    # Two-factor (optional per user) and recovery codes, for the two-factor pages.
+    SECURITY_TWO_FACTOR=True,
+    SECURITY_TOTP_SECRETS={"1": "browser-test-totp-secret-0123456789"},
+    SECURITY_TOTP_ISSUER="Browser Test",
+    SECURITY_MULTI_FACTOR_RECOVERY_CODES=True,
 )
 engine = create_async_engine(f"sqlite+aiosqlite:///{os.environ['QS_BROWSER_DB']}")
 store = SQLAlchemyUserDatastore(

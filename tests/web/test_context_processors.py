@@ -113,6 +113,15 @@ def test_every_registrar_exists_and_no_other() -> None:
     }
     assert registrars == set(CONTEXT_PROCESSOR_GROUPS)
     assert set(PAGE_GROUPS.values()) <= registrars
+    # Flask-Security's names for the two-factor and recovery-code pages (#14).
+    two_factor = {
+        "tf_setup",
+        "tf_token_validation",
+        "tf_select",
+        "mf_recovery_codes",
+        "mf_recovery",
+    }
+    assert two_factor <= registrars
 
 
 async def test_a_processor_that_returns_no_mapping_is_an_error(test_app: Any, client: Any) -> None:

@@ -15,7 +15,7 @@ from ..csrf import check_csrf, library_body_token
 from ..envelope import render_json, want_json
 from ..flow_context import flow_context
 from ..form_info import build_form
-from ..login_session import logout_user, mark_fresh, sign_in
+from ..login_session import keep_next, logout_user, mark_fresh, sign_in
 from ..responses import (
     csrf_failure,
     form_failure,
@@ -80,11 +80,13 @@ async def login(security: Security, port: WebPort) -> Response:
         return await form_failure(
             security, port, form, LOGIN_TEMPLATE, error=exc, login_user_form=form
         )
+    pending = result.decision.pending
+    if pending is not None:
+        keep_next(security, port, form.next.data, port.request.args.get("next"))
     if is_json:
         return await json_ok(
-            security, port, result.payload(), user=user, with_token=wants_auth_token(port)
+            security, port, result.payload(), user=result.user, with_token=wants_auth_token(port)
         )
-    pending = result.decision.pending
     if pending is not None:
         return port.redirect(url_for_security(security, port, pending.endpoint))
     return redirect_after(

@@ -167,7 +167,7 @@ async def _login_after_reset(security: Security, port: WebPort, user: Any) -> Re
         if result.refusal is not None:
             return await render_json(security, port, {}, 200)
         return await json_ok(
-            security, port, result.payload(), user=user, with_token=wants_auth_token(port)
+            security, port, result.payload(), user=result.user, with_token=wants_auth_token(port)
         )
     pending = result.decision.pending
     if pending is not None:

@@ -77,7 +77,11 @@ async def register(security: Security, port: WebPort) -> Response:
     if is_json:
         if result is not None and result.refusal is None:
             return await json_ok(
-                security, port, result.payload(), user=user, with_token=wants_auth_token(port)
+                security,
+                port,
+                result.payload(),
+                user=result.user,
+                with_token=wants_auth_token(port),
             )
         if user is not None and not security.cv("RETURN_GENERIC_RESPONSES"):
             return await json_ok(security, port, user=user)
