@@ -200,12 +200,22 @@ class RedisRateLimitStore:
     """Counters in Redis, shared by every worker and instance that points at it."""
 
     def __init__(self, url: str, *, key_prefix: str, timeout: float) -> None:
+        import redis.asyncio
+
         self._url, self._key_prefix, self._timeout = url, key_prefix, timeout
-        parts = urlsplit(url)
+        try:  # a malformed URI is refused here, at start-up, not at the first request
+            parts = urlsplit(url)
+            port = parts.port
+            redis.asyncio.ConnectionPool.from_url(url)  # parses only, connects nothing
+            if parts.scheme != "unix" and not re.fullmatch(r"/?\d*", parts.path):
+                # redis-py would silently use database 0 for "/cache".
+                raise ValueError(f"the database must be a number: {parts.path!r}")
+        except ValueError as exc:
+            raise ValueError(f"the rate-limit store URI is not a valid Redis URL: {exc}") from None
         # Messages name the server, never its password.
         self._where = parts.hostname or parts.path or url.split("://", 1)[0]
-        if parts.port:
-            self._where += f":{parts.port}"
+        if port:
+            self._where += f":{port}"
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )

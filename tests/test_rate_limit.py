@@ -380,6 +380,14 @@ async def test_redis_silent_server_times_out() -> None:
         assert loop.time() - started < 8
 
 
+@pytest.mark.parametrize(
+    "uri", ["redis://localhost:notaport/1", "redis://localhost:6379/notadb", "rediss://h:99999/1"]
+)
+def test_open_store_refuses_malformed_redis_urls(uri: str) -> None:
+    with pytest.raises(ValueError, match="not a valid Redis URL"):
+        open_store(uri)
+
+
 async def test_redis_unix_socket_scheme_is_accepted() -> None:
     store = open_store("redis+unix:///nonexistent/redis.sock?db=1", timeout=0.3)
     await _assert_unavailable(store)
