@@ -117,7 +117,7 @@ def _endpoint_function(security: Security, route: Route) -> Any:
         port = FlaskPort()
         if kwargs:
             port.g.fs_view_args = kwargs
-        return run_in_request(run_view(security, port, route.view))
+        return run_in_request(run_view(security, port, route.view, route.endpoint))
 
     endpoint.__name__ = route.endpoint
     return endpoint

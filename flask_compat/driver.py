@@ -30,12 +30,13 @@ parent's loops (their selectors are shared file descriptors) and makes new ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import flask
 
@@ -44,12 +45,35 @@ T = TypeVar("T")
 _CONTEXT_ATTR = "_qs_context"
 
 
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+#: What holds per-loop resources (the rate-limit store's Redis clients): told to
+#: close this thread's before its loop closes.
+_per_loop_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def close_with_each_loop(owner: _Closable) -> None:
+    """Call ``owner.aclose()`` on each thread's loop just before that loop closes."""
+    _per_loop_owners.add(owner)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if not loop.is_running() and not loop.is_closed():
+        for owner in list(_per_loop_owners):
+            # Best effort: the sockets die with the thread anyway.
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait_for(owner.aclose(), 1.0))
+    loop.close()
+
+
 class _ThreadLoop:
     """The event loop of one thread; closed when the thread's locals are freed."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        closer = weakref.finalize(self, self.loop.close)
+        closer = weakref.finalize(self, _close_loop, self.loop)
         closer.atexit = False  # at exit the thread may still be inside run_until_complete
 
 

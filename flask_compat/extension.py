@@ -13,7 +13,7 @@ from quart_security.mail_queue import ThreadMailQueue
 
 from .adapter import FlaskAdapter
 from .datastore import UserDatastore
-from .driver import run
+from .driver import close_with_each_loop, run
 from .phone_util import PhoneUtil as FlaskPhoneUtil
 from .recovery_codes import MfRecoveryCodesUtil as FlaskMfRecoveryCodesUtil
 
@@ -74,6 +74,15 @@ class Security(core.Security):
         except TimeoutError:
             return False
         return True
+
+    def _build_throttle(self) -> None:
+        super()._build_throttle()
+        # Each Flask thread has its own loop, and the Redis store a client per loop.
+        close_with_each_loop(self.throttle)
+
+    def unlock_user(self, user: Any) -> None:  # type: ignore[override]
+        """An admin's unlock (sync on Flask): forget the password budget and lockout."""
+        run(super().unlock_user(user))
 
     def send_tf_token(self, user: Any, method: str, **kwargs: Any) -> Any:
         """``UserMixin.tf_send_security_token``: a plain call on Flask."""

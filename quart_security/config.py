@@ -186,6 +186,60 @@ _TABLE: dict[str, _Entry] = {
     "BACKWARDS_COMPAT_AUTH_TOKEN": honoured(False),
     "CLI_ROLES_NAME": honoured("roles"),
     "CLI_USERS_NAME": honoured("users"),
+    # ---------------------------------------------------------------- abuse resistance
+    # quart-flask-security additions (docs/security.md#rate-limits): every credential
+    # endpoint is limited per client address, every account per password and code
+    # check, whatever the way in; over a limit: 429 + Retry-After, before any hash.
+    "RATE_LIMIT_ENABLED": honoured(True),
+    # "memory://" (one process) or "redis://host:port/db" (several workers/instances).
+    "RATE_LIMIT_STORAGE_URI": honoured("memory://"),
+    # When the counters cannot be read (Redis down): False refuses credential
+    # requests (503, logged); True lets them through unlimited (logged).
+    "RATE_LIMIT_FAIL_OPEN": honoured(False),
+    # Budgets, "<n>/<period>" (limits' syntax). Endpoint names: per client address,
+    # every POST. "basic": per client, every HTTP Basic check. "password": per
+    # account, every password check (login, verify, change; Basic counts its
+    # failures). "code": per account, every one-time or recovery code tried.
+    # A dict given here is merged over these; a value of None turns one off.
+    "RATE_LIMITS": honoured(
+        {
+            "login": "30/minute",
+            "verify": "30/minute",
+            "register": "10/minute",
+            "send_confirmation": "10/minute",
+            "forgot_password": "10/minute",
+            "reset_password": "20/minute",
+            "change_password": "10/minute",
+            "change_email": "10/minute",
+            "change_username": "10/minute",
+            "recover_username": "10/minute",
+            "two_factor_setup": "10/minute",
+            "two_factor_setup_validate": "20/minute",
+            "two_factor_token_validation": "30/minute",
+            "two_factor_rescue": "10/minute",
+            "mf_recovery": "20/minute",
+            "mf_recovery_codes": "10/minute",
+            "basic": "60/minute",
+            "password": "10/15 minutes",
+            "code": "20/hour",
+        }
+    ),
+    # Lockout: this many wrong passwords for one account within LOCKOUT_WITHIN
+    # pause its sign-in (right and wrong passwords alike) until the window frees;
+    # 0 turns it off. The owner is mailed once per lockout (LOCKOUT_NOTIFY).
+    "LOCKOUT_FAILURES": honoured(20),
+    "LOCKOUT_WITHIN": honoured(timedelta(hours=1)),
+    "LOCKOUT_NOTIFY": honoured(True),
+    "LOCKOUT_EMAIL_TEMPLATE": honoured("security/email/lockout_notice"),
+    "EMAIL_SUBJECT_LOCKOUT": honoured("Sign-in to your account is paused"),
+    # At most this many mails of one kind to one address (reset, confirm, ...);
+    # past it the request answers as before and nothing is sent. None: no cap.
+    "MAIL_LIMIT": honoured("3/hour"),
+    # Where the client address comes from: 0 = the connection (X-Forwarded-For is
+    # ignored); n = the n-th address from the right of X-Forwarded-For (n trusted
+    # proxies); a list of networks ("10.0.0.0/8") = the first address from the
+    # right that is not in them.
+    "TRUSTED_PROXIES": honoured(0),
     # ---------------------------------------------------------------- csrf
     "CSRF_PROTECT_MECHANISMS": honoured(("basic", "session", "token")),
     "CSRF_IGNORE_UNAUTH_ENDPOINTS": honoured(False),
@@ -275,6 +329,9 @@ _TABLE: dict[str, _Entry] = {
     # quart-flask-security addition: niceness increment (0-19) of the hashing
     # workers, so the event loop keeps its share of the CPU.
     "PASSWORD_HASH_NICE": honoured(10),
+    # quart-flask-security addition: the share of the hashing pool (running +
+    # waiting) one client address may hold; past it, 429 at once (1.0: no share).
+    "PASSWORD_HASH_CLIENT_SHARE": honoured(0.5),
     "PASSWORD_COMPLEXITY_CHECKER": not_yet(None),
     "ZXCVBN_MINIMUM_SCORE": not_yet(3),
     # The HIBP range query is async (asyncio streams, a deadline), never
@@ -570,6 +627,18 @@ ADDED_KEYS: Final = frozenset(
         "TWO_FACTOR_REPLAY_PROTECTION",
         "TWO_FACTOR_MAX_ATTEMPTS",
         "TWO_FACTOR_PENDING_WITHIN",
+        "PASSWORD_HASH_CLIENT_SHARE",
+        "RATE_LIMIT_ENABLED",
+        "RATE_LIMIT_STORAGE_URI",
+        "RATE_LIMIT_FAIL_OPEN",
+        "RATE_LIMITS",
+        "LOCKOUT_FAILURES",
+        "LOCKOUT_WITHIN",
+        "LOCKOUT_NOTIFY",
+        "LOCKOUT_EMAIL_TEMPLATE",
+        "EMAIL_SUBJECT_LOCKOUT",
+        "MAIL_LIMIT",
+        "TRUSTED_PROXIES",
     }
 )
 
@@ -588,6 +657,7 @@ DURATION_KEYS: Final = frozenset(
         "WAN_SIGNIN_WITHIN",
         "TWO_FACTOR_LOGIN_VALIDITY",
         "TWO_FACTOR_PENDING_WITHIN",
+        "LOCKOUT_WITHIN",
         "TOKEN_MAX_AGE",
         "FRESHNESS",
         "FRESHNESS_GRACE_PERIOD",
@@ -858,6 +928,12 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # quart-flask-security additions
     "HASHING_OVERLOADED": ("The server is busy. Please try again shortly.", "error"),
+    "HASHING_SHARE_EXCEEDED": ("Too many requests at once. Please try again shortly.", "error"),
+    "RATE_LIMITED": ("Too many attempts. Please wait a little and try again.", "error"),
+    "RATE_LIMIT_UNAVAILABLE": (
+        "Signing in is unavailable for a moment. Please try again shortly.",
+        "error",
+    ),
     "INVALID_JSON": ("The request body is not valid JSON.", "error"),
     "CSRF_MISSING": ("The request has no CSRF token.", "error"),
     "CSRF_INVALID": ("The CSRF token is not valid or has expired.", "error"),
@@ -870,6 +946,9 @@ DEFAULT_MESSAGES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(_MESSA
 ADDED_MESSAGES: Final = frozenset(
     {
         "HASHING_OVERLOADED",
+        "HASHING_SHARE_EXCEEDED",
+        "RATE_LIMITED",
+        "RATE_LIMIT_UNAVAILABLE",
         "INVALID_JSON",
         "CSRF_MISSING",
         "CSRF_INVALID",

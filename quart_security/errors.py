@@ -114,6 +114,24 @@ class HashingOverloaded(Exception):
         self.retry_after = retry_after
 
 
+class TooManyRequests(Exception):
+    """A rate limit or a lockout refuses this request: answer 429 with Retry-After.
+
+    Not a SecurityError, like HashingOverloaded: no view may turn it into a
+    form error, and it reads the same whatever the identity (no oracle).
+    ``message_key`` is RATE_LIMITED, or RATE_LIMIT_UNAVAILABLE (503) when the
+    counters cannot be read and the limits fail closed.
+    """
+
+    def __init__(
+        self, retry_after: int = 1, *, status: int = 429, message_key: str = "RATE_LIMITED"
+    ) -> None:
+        super().__init__(message_key)
+        self.retry_after = max(1, int(retry_after))
+        self.status = status
+        self.message_key = message_key
+
+
 class DatastoreError(Exception):
     """A datastore document or row is unusable (missing or mistyped field)."""
 

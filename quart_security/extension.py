@@ -26,7 +26,7 @@ from .crypto.passwords import PasswordContext, PasswordService
 from .crypto.tokens import TokenKit
 from .errors import ConfigurationError
 from .flows.authentication import NoSecondFactor, SecondFactorPlugin
-from .flows.context import FlowContext, LinkBuilder
+from .flows.context import AttemptGuard, FlowContext, LinkBuilder, NoAttemptGuard
 from .flows.two_factor import CodeTfPlugin, canonical_method
 from .i18n import I18n, LocaleSelector, selector_is_sync, translation_directories
 from .identity import IdentityResolver
@@ -37,8 +37,10 @@ from .password_util import PasswordUtil
 from .phone_util import PhoneUtil
 from .recovery_codes import MfRecoveryCodesUtil
 from .sms import SmsSenderFactory
+from .throttle import Throttle, account_key
 from .totp import Totp
 from .username_util import UsernameUtil
+from .web.client import trusted_networks
 from .web.form_info import FormInfo, check_form_info, configure_forms
 from .web.form_input import DEFAULT_BODY_LIMIT
 from .web.hooks import Hooks
@@ -294,6 +296,7 @@ class Security:
         self.mail_util._security = self
         self._build_field_utils()
         self._build_multi_factor()
+        self._build_throttle()
 
     def _build_field_utils(self) -> None:
         """Flask-Security's password_util_cls and username_util_cls, built with the app.
@@ -325,6 +328,15 @@ class Security:
         self.username_util_cls: type[UsernameUtil] = username_cls
         self.username_util: UsernameUtil = username_cls(self.app)
         UsernameUtil.bind(self.username_util, self.cv, self)
+
+    def _build_throttle(self) -> None:
+        """Rate limits, lockout and mail caps (throttle.py), and where client addresses
+        come from (TRUSTED_PROXIES): every value checked now."""
+        try:
+            self.trusted_proxies = trusted_networks(self.cv("TRUSTED_PROXIES"))
+        except ValueError as exc:
+            raise ConfigurationError(f"SECURITY_{exc}") from exc
+        self.throttle = Throttle(self.cv, config_module.DEFAULT_CONFIG["RATE_LIMITS"])
 
     # Class hooks of the multi-factor features; flask_compat swaps in its sync utils.
     default_phone_util_cls: ClassVar[type[PhoneUtil]] = PhoneUtil
@@ -388,6 +400,10 @@ class Security:
             MfRecoveryCodesUtil.bind(self.mf_recovery_codes_util, self.cv, self)
         self.second_factor_plugins = [CodeTfPlugin()]
 
+    async def unlock_user(self, user: Any) -> None:
+        """An admin's unlock: forget ``user``'s password budget and lockout."""
+        await self.throttle.unlock(account_key(self.identity, user, None))
+
     def send_tf_token(self, user: Any, method: str, **kwargs: Any) -> Any:
         """``UserMixin.tf_send_security_token``: a coroutine here (flask_compat: a call)."""
         from .api import send_tf_token
@@ -426,7 +442,9 @@ class Security:
         return seconds if seconds > 0 else None
 
     # ------------------------------------------------------------------ flows
-    def flow_context(self, outbox: Outbox, links: LinkBuilder) -> FlowContext:
+    def flow_context(
+        self, outbox: Outbox, links: LinkBuilder, attempts: AttemptGuard | None = None
+    ) -> FlowContext:
         """The app's services as a flow sees them; the caller gives the outbox and
         how links are built (a request's, or a CLI command's)."""
         return FlowContext(
@@ -444,6 +462,7 @@ class Security:
             sender=self.app,
             totp=getattr(self, "totp_factory", None),
             messages=self.message,
+            attempts=attempts or NoAttemptGuard(),
         )
 
     # ------------------------------------------------------------------ config access

@@ -41,6 +41,11 @@ refresh_tracker_created = signals.signal("refresh-tracker-created")
 refresh_tracker_revoked = signals.signal("refresh-tracker-revoked")
 #: quart-flask-security addition: a queued mail could not be delivered.
 mail_send_failed = signals.signal("mail-send-failed")
+#: quart-flask-security additions (docs/security.md): a request refused by a rate
+#: limit (``action``, ``scope`` "client"/"identity"/"mail", ``client``, ``user`` or
+#: None), and an account whose sign-in is paused after repeated failures.
+rate_limit_exceeded = signals.signal("rate-limit-exceeded")
+user_locked_out = signals.signal("user-locked-out")
 
 
 def _sync_wrapper(fn: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:

@@ -146,9 +146,9 @@ def fresh(**settings: Any) -> dict[str, Any]:
 
 def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
     assert len(FS_592_KEYS) == 255
-    assert len(ADDED_KEYS) == 16
+    assert len(ADDED_KEYS) == 28
     assert set(DEFAULT_CONFIG) == FS_592_KEYS | ADDED_KEYS
-    assert len(DEFAULT_CONFIG) == 271
+    assert len(DEFAULT_CONFIG) == 283
     assert not FS_592_KEYS & ADDED_KEYS
     assert ADDED_KEYS == {
         "PASSWORD_MAX_LENGTH",
@@ -167,13 +167,25 @@ def test_every_flask_security_592_key_is_present_plus_our_additions() -> None:
         "TWO_FACTOR_REPLAY_PROTECTION",
         "TWO_FACTOR_MAX_ATTEMPTS",
         "TWO_FACTOR_PENDING_WITHIN",
+        "PASSWORD_HASH_CLIENT_SHARE",
+        "RATE_LIMIT_ENABLED",
+        "RATE_LIMIT_STORAGE_URI",
+        "RATE_LIMIT_FAIL_OPEN",
+        "RATE_LIMITS",
+        "LOCKOUT_FAILURES",
+        "LOCKOUT_WITHIN",
+        "LOCKOUT_NOTIFY",
+        "LOCKOUT_EMAIL_TEMPLATE",
+        "EMAIL_SUBJECT_LOCKOUT",
+        "MAIL_LIMIT",
+        "TRUSTED_PROXIES",
     }
 
 
 def test_every_flask_security_592_message_keeps_category_and_placeholders() -> None:
     assert len(FS_592_MESSAGE_SHAPES) == 92
     assert set(DEFAULT_MESSAGES) == set(FS_592_MESSAGE_SHAPES) | ADDED_MESSAGES
-    assert len(DEFAULT_MESSAGES) == 99
+    assert len(DEFAULT_MESSAGES) == 102
     for key, (category, placeholders) in FS_592_MESSAGE_SHAPES.items():
         text, our_category = DEFAULT_MESSAGES[key]
         assert our_category == category, key

@@ -39,7 +39,9 @@ async def check_password_change(
     if getattr(user, "password", None):
         if not password_provided(password):
             raise SecurityError("PASSWORD_NOT_PROVIDED", field="password")
+        await ctx.attempts.before("password", user)
         if not await ctx.verify_password(user, password):
+            await ctx.attempts.failed("password", user)
             raise SecurityError("INVALID_PASSWORD", field="password")
         if await ctx.normalize_password(password) == await ctx.normalize_password(new_password):
             raise SecurityError("PASSWORD_IS_THE_SAME", field="password")

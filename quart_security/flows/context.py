@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,6 +48,39 @@ class LinkBuilder(Protocol):
     def external_url(self, endpoint: str, **values: Any) -> str: ...
 
 
+class AttemptGuard(Protocol):
+    """The account budgets and lockout (throttle.py) as a flow sees them.
+
+    ``before`` runs before a secret of an account is checked and raises
+    TooManyRequests when the account is over its budget or locked (for a
+    right and a wrong secret alike); ``failed`` records a wrong one.
+    ``user`` is the account when the identity names one, ``identity`` what
+    was typed (an unknown identity is counted too).
+    """
+
+    async def before(
+        self, budget: str, user: Any, identity: Any = None, *, count: bool = True
+    ) -> None: ...
+
+    async def failed(
+        self, budget: str, user: Any, identity: Any = None, *, counted: bool = True
+    ) -> None: ...
+
+
+class NoAttemptGuard:
+    """No budgets (a flow run outside a request: tests, the CLI)."""
+
+    async def before(
+        self, budget: str, user: Any, identity: Any = None, *, count: bool = True
+    ) -> None:
+        return None
+
+    async def failed(
+        self, budget: str, user: Any, identity: Any = None, *, counted: bool = True
+    ) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class FlowContext:
     store: UserDatastore[Any, Any]
@@ -70,6 +103,8 @@ class FlowContext:
     totp: Any = None
     #: SECURITY_MSG_<key> as text for this request (an SMS is text, not a template).
     messages: Callable[..., str] | None = None
+    #: The account budgets and lockout of this request's client.
+    attempts: AttemptGuard = field(default_factory=NoAttemptGuard)
 
     def message(self, key: str, **kwargs: Any) -> str:
         """The text of SECURITY_MSG_<key> (the key itself without a translator)."""

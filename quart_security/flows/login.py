@@ -35,7 +35,12 @@ async def authenticate_password(
     pipeline's question (``web.login_session.sign_in``).
     """
     user = await ctx.identity.lookup(ctx.store, identity)
+    # The account's budget and lockout come before the hash, and answer the
+    # same for a right and a wrong password (and for an unknown identity).
+    await ctx.attempts.before("password", user, identity)
     ok = await ctx.verify_password(user, password)
+    if user is None or not ok:
+        await ctx.attempts.failed("password", user, identity)
     if user is None:
         raise login_failure(ctx.config, "USER_DOES_NOT_EXIST", identity_field)
     if not ok:

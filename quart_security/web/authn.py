@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..flows.authentication import may_authenticate
 from ..state import STATE_ATTR, UNSET, request_state
+from .attempts import RequestAttempts, client_attempt
 from .basic_auth import parse_basic_authorization
 from .flow_context import flow_context
 from .form_input import is_json_mimetype
@@ -128,12 +129,20 @@ async def user_by_basic(security: Security, port: WebPort) -> Any:
     if port.is_websocket and not handshake_origin_allowed(security, port):
         creds = None  # cached Basic credentials are as ambient as a cookie
     if creds is not None:
+        # Every Basic check costs a hash: the client's "basic" budget, then the
+        # account's password budget and lockout (its failures: a Basic client
+        # sends its password with every request), before the hash.
+        await client_attempt(security, port, "basic")
         identity, password = creds
         found = await security.identity.lookup(security.store, identity)
+        attempts = RequestAttempts(security, port)
+        await attempts.before("password", found, identity, count=False)
         # One verification whatever the identity; a rehash is committed with
         # the request's unit of work.
         if await flow_context(security, port).verify_password(found, password):
             user = _usable(security, found)
+        else:
+            await attempts.failed("password", found, identity, counted=False)
     state.by_basic = user
     return user
 

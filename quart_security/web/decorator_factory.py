@@ -14,8 +14,9 @@ from typing import Any, TypeVar, overload
 
 from werkzeug.sansio.response import Response
 
+from ..errors import HashingOverloaded, TooManyRequests
 from . import guards
-from .responses import apply_cache_control
+from .responses import apply_cache_control, overloaded
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guard = Callable[[Any, Any], Awaitable[Response | None]]
@@ -30,7 +31,12 @@ class Decorators:
 
     def _decorate(self, guard: Guard) -> Callable[[F], F]:
         async def checked(security: Any, port: Any) -> Response | None:
-            failure = await guard(security, port)
+            try:
+                failure = await guard(security, port)
+            except (HashingOverloaded, TooManyRequests) as exc:  # Basic: a hash or a budget
+                failure = await overloaded(
+                    security, port, exc.message_key, exc.retry_after, exc.status
+                )
             # A refusal is the library's answer: not to be cached (CACHE_CONTROL).
             return None if failure is None else apply_cache_control(security, failure)
 

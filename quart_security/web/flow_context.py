@@ -48,6 +48,10 @@ class PortLinks:
 
 def flow_context(security: Security, port: WebPort, outbox: Outbox | None = None) -> FlowContext:
     """The context a flow gets for this request (its outbox is the request's)."""
+    from .attempts import RequestAttempts
+
     return security.flow_context(
-        request_state(port.g).outbox if outbox is None else outbox, PortLinks(security, port)
+        request_state(port.g).outbox if outbox is None else outbox,
+        PortLinks(security, port),
+        RequestAttempts(security, port),
     )

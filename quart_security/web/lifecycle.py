@@ -16,6 +16,7 @@ the unit of work back at teardown and sends no mail. Flows never commit.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
-from ..errors import HashingOverloaded, SecurityError
+from ..errors import HashingOverloaded, SecurityError, TooManyRequests
 from ..state import request_state
 from . import authn
+from .attempts import client_attempt
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
@@ -46,10 +48,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("quart_security")
 
 
-async def run_view(security: Security, port: WebPort, view: Any) -> Response:
+async def run_view(
+    security: Security, port: WebPort, view: Any, endpoint: str | None = None
+) -> Response:
     """Call a core view, turn typed failures into the documented envelope, settle
-    a success, and mark every answer of the library as not to be cached."""
-    response = await _answer(security, port, view)
+    a success, and mark every answer of the library as not to be cached.
+
+    A POST first counts against its endpoint's per-client budget (RATE_LIMITS),
+    so a client over it is refused before any work, hashing included.
+    """
+    response = await _answer(security, port, view, endpoint)
     if response.status_code < 400 or request_state(port.g).commit_on_error:
         response = await settle(security, port, response)
     return apply_cache_control(security, response)
@@ -62,7 +70,16 @@ async def settle(security: Security, port: WebPort, response: Response) -> Respo
     no mail; the unit of work is rolled back.
     """
     state = request_state(port.g)
-    messages = await security.mailer.render_all(state.outbox.take(), mail_renderer(security, port))
+    intents = []
+    for intent in state.outbox.take():
+        # MAIL_LIMIT: over it, rendered at the same cost and not sent (the
+        # answer cannot tell a capped address from another).
+        if intent.deliver and not await security.throttle.mail_allowed(
+            intent.recipient, intent.template
+        ):
+            intent = dataclasses.replace(intent, deliver=False)
+        intents.append(intent)
+    messages = await security.mailer.render_all(intents, mail_renderer(security, port))
     try:
         await security.store.end_unit_of_work(commit=True)
     except Exception:
@@ -84,14 +101,16 @@ async def server_error(security: Security, port: WebPort) -> Response:
         return port.make_response(msg, 500, {"Content-Type": "text/plain; charset=utf-8"})
 
 
-async def _answer(security: Security, port: WebPort, view: Any) -> Response:
+async def _answer(security: Security, port: WebPort, view: Any, endpoint: str | None) -> Response:
     try:
+        if endpoint is not None and port.request.method == "POST":
+            await client_attempt(security, port, endpoint)
         response: Response = await view(security, port)
         return response
     except InvalidInput as exc:
         return await input_error_response(security, port, exc)
-    except HashingOverloaded as exc:
-        return await overloaded(security, port, exc.message_key, exc.retry_after)
+    except (HashingOverloaded, TooManyRequests) as exc:
+        return await overloaded(security, port, exc.message_key, exc.retry_after, exc.status)
     except SecurityError as exc:
         msg = problem_message(security, exc.problems[0])
         if want_json(security, port):

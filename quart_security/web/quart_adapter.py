@@ -111,7 +111,7 @@ def _endpoint_function(security: Security, route: Route) -> Any:
         port = QuartPort()
         if kwargs:
             port.g.fs_view_args = kwargs
-        return await run_view(security, port, route.view)
+        return await run_view(security, port, route.view, route.endpoint)
 
     endpoint.__name__ = route.endpoint
     return endpoint
@@ -174,6 +174,11 @@ class QuartAdapter(Adapter):
 
         app.before_serving(create_indexes)
         app.after_serving(security.mailer.shutdown)
+
+        async def close_throttle() -> None:
+            await security.throttle.aclose()
+
+        app.after_serving(close_throttle)
         app.before_request(before)
         app.before_websocket(before_ws)
         app.after_request(after)

@@ -151,6 +151,10 @@ def build_flask_app(
         SECURITY_PASSWORD_HASH_POOL_SIZE=2,
         # Links in mails are built from this, never from the Host header.
         SECURITY_EXTERNAL_BASE_URL="https://app.example",
+        # The budgets (on by default) would refuse the many sign-ins of one
+        # account a test makes; the tests of the limits turn them on
+        # (tests/web/test_rate_limits.py).
+        SECURITY_RATE_LIMIT_ENABLED=False,
         TESTING=True,
     )
     app.config.update({k.upper(): v for k, v in (app_settings or {}).items()})

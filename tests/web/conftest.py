@@ -71,6 +71,7 @@ async def test_app(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
         yield built
     finally:
         await built.security.mailer.drain()  # no delivery outlives its test
+        await built.security.throttle.aclose()
         built.security.hashing_pool.shutdown()
         await built.close()
 

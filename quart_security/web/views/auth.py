@@ -138,7 +138,10 @@ async def verify(security: Security, port: WebPort) -> Response:
     form = await build_form(security, port, "verify_form", user=user)
     if not await form.validate_async():
         return await form_failure(security, port, form, VERIFY_TEMPLATE, verify_form=form)
-    if not await flow_context(security, port).verify_password(user, str(form.password.data)):
+    ctx = flow_context(security, port)
+    await ctx.attempts.before("password", user)
+    if not await ctx.verify_password(user, str(form.password.data)):
+        await ctx.attempts.failed("password", user)
         error = SecurityError("INVALID_PASSWORD", field="password")
         return await form_failure(
             security, port, form, VERIFY_TEMPLATE, error=error, verify_form=form

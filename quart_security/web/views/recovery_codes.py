@@ -90,6 +90,7 @@ async def mf_recovery(security: Security, port: WebPort) -> Response:
     if not await form.validate_async():
         return await form_failure(security, port, form, RECOVERY_TEMPLATE, mf_recovery_form=form)
     ctx = flow_context(security, port)
+    await ctx.attempts.before("code", user)
     if not await tf.count_attempt(ctx, user):
         return await too_many_attempts(security, port)
     used: Any = await _call_util(_util(security).delete_recovery_code, user, str(form.code.data))

@@ -330,6 +330,7 @@ async def _validate_change(
     secret = str(state["totp_secret"])
     check = tf.CodeCheck(False)
     if await form.validate_async():
+        await ctx.attempts.before("code", user)
         check = await tf.check_code(ctx, user, form.code.data, method, secret, new_secret=True)
     if not check.accepted:
         if not form.has_errors():
@@ -397,6 +398,7 @@ async def two_factor_token_validation(security: Security, port: WebPort) -> Resp
     ctx = flow_context(security, port)
     if not await form.validate_async():
         return await form_failure(security, port, form, VERIFY_TEMPLATE, **page)
+    await ctx.attempts.before("code", user)
     if not await tf.count_attempt(ctx, user):
         return await too_many_attempts(security, port)
     check = await tf.check_code(ctx, user, form.code.data, method, secret, new_secret=setting_up)
