@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from ..crypto.hashing_pool import hashing_client
 from ..errors import HashingOverloaded, SecurityError
 from ..state import request_state
 from . import authn
+from .client import client_key
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
@@ -48,8 +50,16 @@ log = logging.getLogger("quart_security")
 
 async def run_view(security: Security, port: WebPort, view: Any) -> Response:
     """Call a core view, turn typed failures into the documented envelope, settle
-    a success, and mark every answer of the library as not to be cached."""
-    response = await _answer(security, port, view)
+    a success, and mark every answer of the library as not to be cached.
+
+    The view's password hashes are counted against its client's share of the
+    hashing pool (``hashing_client``), so one source cannot starve the rest.
+    """
+    token = hashing_client.set(client_key(security, port))
+    try:
+        response = await _answer(security, port, view)
+    finally:
+        hashing_client.reset(token)
     if response.status_code < 400 or request_state(port.g).commit_on_error:
         response = await settle(security, port, response)
     return apply_cache_control(security, response)
@@ -91,7 +101,7 @@ async def _answer(security: Security, port: WebPort, view: Any) -> Response:
     except InvalidInput as exc:
         return await input_error_response(security, port, exc)
     except HashingOverloaded as exc:
-        return await overloaded(security, port, exc.message_key, exc.retry_after)
+        return await overloaded(security, port, exc.message_key, exc.retry_after, exc.status)
     except SecurityError as exc:
         msg = problem_message(security, exc.problems[0])
         if want_json(security, port):

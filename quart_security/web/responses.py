@@ -92,14 +92,17 @@ async def csrf_failure(
 
 
 async def overloaded(
-    security: Security, port: WebPort, message_key: str, retry_after: int
+    security: Security, port: WebPort, message_key: str, retry_after: int, status: int = 503
 ) -> Response:
-    """The answer when the hashing pool is full: 503 with Retry-After, JSON or a page."""
+    """The answer when the hashing pool refuses a call: Retry-After, JSON or a page.
+
+    503 when the pool is full, 429 when this client holds its share of it.
+    """
     headers = {"Retry-After": str(retry_after)}
     msg = security.message(message_key)
     if want_json(security, port):
-        return await render_json(security, port, error_payload(msg), 503, headers)
-    response = await error_page(security, port, "overloaded", msg, 503)
+        return await render_json(security, port, error_payload(msg), status, headers)
+    response = await error_page(security, port, "overloaded", msg, status)
     response.headers.update(headers)
     return response
 
