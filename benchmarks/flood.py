@@ -8,13 +8,15 @@ all of 127.0.0.0/8 to ``lo``, so a client bound to 127.0.0.2 reaches a server on
 
     flood.py flood --port P --source 127.0.0.2 --conns 60 --users-file F \\
         --until EPOCH --mark-from EPOCH --mark-to EPOCH
-    flood.py probe --port P --source 127.0.0.3 --users-file F --until EPOCH
+    flood.py probe --port P --source 127.0.0.3 --users-file F --start EPOCH --until EPOCH
 
 ``flood``: ``--conns`` keep-alive connections send wrong-password JSON logins with
 one CSRF token (one pre-login, as the attack in issue 17 did) until ``--until``;
 answers are counted by status, and separately inside [mark-from, mark-to).
-``probe``: one connection, right-password logins one after another (its own
-pre-login), until ``--until``: counts by status and latency percentiles.
+``probe``: its own pre-login at once, then from ``--start`` one connection of
+right-password logins one after another until ``--until``: counts by status and
+latency percentiles. (The pre-login comes first because a server without
+fairness would keep even that GET waiting behind the flood.)
 Each prints one line ``BENCH_JSON {...}`` at the end. Every socket has a timeout.
 """
 
@@ -151,6 +153,8 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 async def probe(a: argparse.Namespace) -> dict[str, Any]:
     users = read_users(a.users_file)
     cookie, csrf = await pre_login(a.port, a.source)
+    print("BENCH_READY", flush=True)  # the runner starts the flood only after this
+    await asyncio.sleep(max(0.0, a.start - time.time()))
     statuses: Counter[str] = Counter()
     ok_ms: list[float] = []
     all_ms: list[float] = []
@@ -198,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", required=True, help="loopback address to send from")
     ap.add_argument("--users-file", required=True)
     ap.add_argument("--until", type=float, required=True, help="epoch seconds")
+    ap.add_argument("--start", type=float, default=0.0, help="probe: epoch seconds")
     ap.add_argument("--conns", type=int, default=60)
     ap.add_argument("--mark-from", type=float, default=0.0)
     ap.add_argument("--mark-to", type=float, default=0.0)

@@ -122,7 +122,6 @@ class HashingPool:
             raise ValueError(f"HashingPool client_share must be in (0, 1], not {client_share!r}")
         self._size = size
         self._queue_size = queue_size
-        self._client_share = client_share
         capacity = size + queue_size
         self._share_limit: int | None = (
             None if client_share == 1 else max(1, math.floor(client_share * capacity))
