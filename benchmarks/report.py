@@ -28,6 +28,7 @@ TITLES = {
     "login_bad": "login bad",
     "storm": "me during storm",
     "overload": "login overload",
+    "flood": "logins during a flood",
 }
 # issue 7 targets for a candidate ("ours")
 TARGET_GET_VS_FS = 1.5
@@ -414,6 +415,54 @@ class Report:
             "",
         ]
 
+    def flood_table(self, db: str) -> list[str]:
+        """Issue 17: a second client's logins during one source's wrong-password flood."""
+        rows = []
+        for t in self.targets_of(db):
+            recs = [
+                _nan(r)
+                for r in self.r["records"]
+                if r["target"] == t["id"] and r["scenario"] == "flood" and r.get("valid")
+            ]
+            if not recs:
+                continue
+
+            def med(get: Any, recs: list[dict[str, Any]] = recs) -> float:
+                vals = [v for v in (get(r) for r in recs) if v is not None]
+                return statistics.median(vals) if vals else float("nan")
+
+            def per_s(r: dict[str, Any], *codes: str) -> float:
+                win = r["flood_window_status"]
+                return float(sum(win.get(c, 0) for c in codes)) / max(1, r["window_s"])
+
+            rows.append(
+                f"| {self.label(t)} | {recs[0]['conns']} "
+                f"| {fmt(med(lambda r: r['probe_alone']['ok_per_s']), 2)} "
+                f"| {fmt(med(lambda r: r['probe_alone']['latency_ms']['p99']))} "
+                f"| {fmt(med(lambda r: r['probe']['ok_per_s']), 2)} "
+                f"| {fmt(100 * med(lambda r: r['probe']['success_rate']))} % "
+                f"| {fmt(med(lambda r: r['probe']['latency_ms']['p50']))} "
+                f"| {fmt(med(lambda r: r['probe']['latency_ms']['p99']))} "
+                f"| {fmt(med(lambda r: per_s(r, '400')), 1)} "
+                f"| {fmt(med(lambda r: per_s(r, '429')), 1)} "
+                f"| {fmt(med(lambda r: per_s(r, '503')), 1)} |"
+            )
+        if not rows:
+            return []
+        return [
+            f"### A second client during a wrong-password flood ({db})",
+            "",
+            "| target | flood conns | probe alone logins/s | alone p99 ms | in flood logins/s "
+            "| in flood success | p50 ms | p99 ms | flood 400/s | flood 429/s | flood 503/s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "The probe: one connection from its own address, right-password logins one after "
+            "another; p50/p99 over all its attempts (refusals included). The flood: "
+            "wrong-password logins from another address, counted in the probe's window.",
+            "",
+        ]
+
     def ratio_table(self, db: str) -> list[str]:
         systems = []
         for t in self.targets_of(db):
@@ -527,7 +576,7 @@ class Report:
         for db in self.dbs:
             lines += [f"## {db}", ""]
             lines += self.get_tables(db) + self.login_table(db) + self.storm_table(db)
-            lines += self.overload_table(db) + self.ratio_table(db)
+            lines += self.overload_table(db) + self.flood_table(db) + self.ratio_table(db)
         lines += self.invalid_section()
         return "\n".join(lines) + "\n"
 

@@ -171,7 +171,7 @@ SYSTEMS: tuple[System, ...] = (
 # SCENARIOS
 # ---------------------------------------------------------------------------
 
-ScenarioKind = Literal["get", "login", "storm"]
+ScenarioKind = Literal["get", "login", "storm", "flood"]
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,12 @@ SCENARIOS: dict[str, Scenario] = {
             conns_key="overload",
             title="POST /login at 10x the storm (memory, 503s)",
         ),
+        Scenario(
+            "flood",
+            "flood",
+            conns_key="flood",
+            title="a second client's logins during a 60-connection wrong-password flood",
+        ),
     )
 }
 DEFAULT_SCENARIOS = {
@@ -235,6 +241,12 @@ DEFAULT_SCENARIOS = {
     "postgres": ["me_cookie", "me_token", "login_ok", "storm"],
 }
 STORM_CONNS = 32
+# The flood scenario (issue 17): flooder and probe send from loopback addresses of their
+# own (flood.py binds them), so the server sees two clients; the runner's own requests
+# (credentials, preflight) come from 127.0.0.1.
+FLOOD_CONNS = 60
+FLOOD_SOURCE = "127.0.0.2"
+PROBE_SOURCE = "127.0.0.3"
 # Login runs start this long before their measured window: 16 threads x 4 argon2 lanes
 # on 2 busy cores take ~3 s to give their first answers.
 LOGIN_LEAD_S = 3.0
@@ -279,7 +291,9 @@ def app_env(cfg: Config, target: Target) -> dict[str, str]:
         BENCH_SECRET_KEY=cfg.secret_key,
         BENCH_PASSWORD_SALT=cfg.salt,
         BENCH_ARGON2=cfg.argon2.text(),
-        PYTHONPATH=str(APPS),
+        BENCH_RATE_LIMITS="1" if cfg.rate_limits else "0",
+        # the repository too, so "ours" is this checkout's code whatever venv runs it
+        PYTHONPATH=os.pathsep.join((str(APPS), str(HERE.parent))),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -626,6 +640,145 @@ def measure_storm(cfg: Config, target: Target, conns: int, rep: int) -> dict[str
     return res
 
 
+def flood_tool(
+    target: Target, cfg: Config, mode: str, source: str, until: float, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        str(HERE / "flood.py"),
+        mode,
+        "--port",
+        str(target.port),
+        "--source",
+        source,
+        "--users-file",
+        str(cfg.users_file),
+        "--until",
+        str(until),
+        *extra,
+    ]
+    if mode == "probe" and cfg.rate_limits:
+        # Under the limits the probe stands for many users: one address per login
+        # (one address signing in 7 times a second is itself a flood).
+        argv.append("--rotate-sources")
+    log.unlink(missing_ok=True)
+    return procs.spawn(argv, env=dict(os.environ), cwd=HERE, log=log)
+
+
+def flood_result(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> dict[str, Any]:
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        procs.stop(proc, grace=2.0)
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith("BENCH_JSON "):
+            data: dict[str, Any] = json.loads(line[len("BENCH_JSON ") :])
+            return data
+    raise RuntimeError(f"no BENCH_JSON line in {log}: {log.read_text()[-2000:]}")
+
+
+def wait_for_line(log: Path, marker: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and marker in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"no {marker} in {log}: {log.read_text(errors='replace')[-2000:]}")
+
+
+def measure_flood(cfg: Config, target: Target, conns: int, rep: int) -> dict[str, Any]:
+    """A probe client's right-password logins, alone and then during a wrong-password flood.
+
+    The probe (one connection, sequential logins from PROBE_SOURCE) first runs alone for
+    the measured duration; then ``conns`` flood connections from FLOOD_SOURCE fill the
+    server and the probe runs again inside the flood's steady-state window. Reported:
+    the probe's logins/s, success rate and latency in both runs, and what the flooder
+    got (by status) in the window. A server that cannot tell the two sources apart
+    serves the probe like one more flood connection.
+    """
+    assert target.proc is not None
+    refresh_creds(cfg, target)
+    settle(cfg)
+    alone_log = target.dir / f"flood-probe-alone-r{rep}.log"
+    alone = flood_result(
+        flood_tool(target, cfg, "probe", PROBE_SOURCE, time.time() + cfg.duration, alone_log),
+        alone_log,
+        cfg.duration + 40,
+    )
+    if alone["status"].get("socket") or not alone["status"].get("200"):
+        raise RuntimeError(f"the probe alone did not sign in cleanly: {alone['status']}")
+    settle(cfg)
+    marks = window_marks(cfg, max(LOGIN_LEAD_S, cfg.warmup + 0.5))
+    flood_log = target.dir / f"flood-c{conns}-r{rep}.log"
+    probe_log = target.dir / f"flood-probe-r{rep}.log"
+    # the probe's pre-login happens now, before the flood; its logins start at the mark
+    probe = flood_tool(
+        target,
+        cfg,
+        "probe",
+        PROBE_SOURCE,
+        float(marks[1]),
+        probe_log,
+        "--start",
+        str(marks[0]),
+    )
+    try:
+        wait_for_line(probe_log, "BENCH_READY", probe, 30)
+    except BaseException:
+        procs.stop(probe, grace=2.0)
+        raise
+    peak = procs.RssPeak(target.proc.pid)
+    flooder = flood_tool(
+        target,
+        cfg,
+        "flood",
+        FLOOD_SOURCE,
+        marks[1] + 0.5,
+        flood_log,
+        "--conns",
+        str(conns),
+        "--mark-from",
+        str(marks[0]),
+        "--mark-to",
+        str(marks[1]),
+    )
+    try:
+        with peak.running():
+            _sleep_until(marks[0])
+            before = Snapshot.take(cfg, target)
+            during = flood_result(probe, probe_log, marks[1] - time.time() + 40)
+            after = Snapshot.take(cfg, target)
+        flood = flood_result(flooder, flood_log, 60)
+    finally:
+        procs.stop(probe, grace=2.0)
+        procs.stop(flooder, grace=2.0)
+    window_s = marks[1] - marks[0]
+    win = flood["window_status"]
+    res: dict[str, Any] = {
+        "probe": during,
+        "probe_alone": alone,
+        "flood": flood,
+        "rps": during["ok_per_s"],  # the probe's logins/s during the flood
+        "requests": during["attempts"],
+        "errors": {"socket": during["status"].get("socket", 0)},
+        "latency_ms": during["latency_ms"],
+        "status": during["status"],
+        "flood_answers_per_s": sum(win.values()) / window_s,
+        "flood_refused_per_s": (win.get("429", 0) + win.get("503", 0)) / window_s,
+        "flood_window_status": win,
+        "window_s": window_s,
+    }
+    res.update(cpu_fields(before, after, sum(win.values()) + during["attempts"]))
+    res["rss_peak_mb"] = peak.peak
+    res["drain_s"] = drain(cfg, target)
+    # the probe's timeouts during the flood are the result, not a harness failure
+    res["valid"] = bool(during["attempts"])
+    res["invalid_reason"] = "" if res["valid"] else "the probe sent nothing"
+    return res
+
+
 def run_owned(argv: list[str], env: dict[str, str], timeout: float, log: Path) -> str:
     """Run a helper in its own process group (its multiprocessing children die with it)."""
     proc = procs.spawn(argv, env=env, cwd=HERE, log=log)
@@ -682,6 +835,10 @@ class Config:
     budget_s: float
     drain_timeout: float
     out_dir: Path
+    #: Our rate limits (on by default in the library) in the apps under test; off
+    #: unless --rate-limits: every load comes from 127.0.0.1, and Flask-Security
+    #: has none, so throughput is compared without them.
+    rate_limits: bool = False
     users: list[tuple[str, str]] = field(default_factory=list)
     users_file: Path = WORK / "run" / "users.tsv"
     targets: list[Target] = field(default_factory=list)
@@ -692,6 +849,7 @@ class Config:
             "login": self.login_conns,
             "storm": self.storm_conns,
             "overload": self.overload_conns,
+            "flood": [FLOOD_CONNS],
         }[scen.conns_key]
 
 
@@ -721,6 +879,8 @@ def estimate_s(cfg: Config, steps: list[tuple[int, str, int, list[Target]]]) -> 
             per = LOGIN_LEAD_S + cfg.duration + 2.0 + 6.0
         if name == "overload":
             per += 30.0  # gunicorn drains 30-60 s after 320 queued logins
+        if name == "flood":
+            per += cfg.duration  # the probe's run alone
         total += len(ts) * per
     return total + cfg.reps * (cfg.duration + 5)
 
@@ -835,11 +995,12 @@ def run(cfg: Config) -> dict[str, Any]:
             scen = SCENARIOS[name]
             label = f"[rep {rep + 1}/{cfg.reps}] {name:9s} c={conns:<3d} {t.id}"
             try:
-                res = (
-                    measure_storm(cfg, t, conns, rep)
-                    if scen.kind == "storm"
-                    else measure(cfg, t, scen, conns, rep)
-                )
+                if scen.kind == "storm":
+                    res = measure_storm(cfg, t, conns, rep)
+                elif scen.kind == "flood":
+                    res = measure_flood(cfg, t, conns, rep)
+                else:
+                    res = measure(cfg, t, scen, conns, rep)
             except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
                 res = {"valid": False, "invalid_reason": f"{type(exc).__name__}: {exc}"}
             rec = {
@@ -901,6 +1062,13 @@ def short(rec: dict[str, Any]) -> str:
         s += f"  top proc {share:.0%}"
     if "storm_logins_per_s" in rec:
         s += f"  storm {rec['storm_logins_per_s']:.1f} logins/s"
+    if "probe_alone" in rec:
+        alone, during = rec["probe_alone"], rec["probe"]
+        s += (
+            f"  probe alone {alone['ok_per_s']:.1f} logins/s p99 "
+            f"{alone['latency_ms']['p99']:.0f} ms, in flood {during['success_rate']:.0%} ok;"
+            f" flood {rec['flood_window_status']}"
+        )
     if rec.get("status"):
         s += f"  {rec['status']}"
     if not rec["valid"]:
@@ -933,7 +1101,9 @@ def meta(
     ):
         with contextlib.suppress(PackageNotFoundError):
             versions[pkg] = version(pkg)
-    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    wrk_v = "not installed"
+    if shutil.which("wrk"):
+        wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     return {
         "started": started,
         "elapsed_s": elapsed,
@@ -984,6 +1154,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--storm-conns", help="probe connections during the storm (default 32)")
     ap.add_argument("--db", default="sqlite,postgres", help="sqlite,postgres")
     ap.add_argument("--scenarios", help="comma list applied to every db (default: per db)")
+    ap.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="run our apps with the library's default rate limits (off by default: see Config)",
+    )
     ap.add_argument("--systems", help="comma list of registry names (default: all but bare-flask)")
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument(
@@ -1071,6 +1246,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         budget_s=a.budget_min * 60,
         drain_timeout=60.0,
         out_dir=a.out or (WORK / "results-quick" if quick else HERE / "results"),
+        rate_limits=a.rate_limits,
     )
 
 
@@ -1093,7 +1269,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _terminate)  # also when started in the background
     signal.signal(signal.SIGHUP, _terminate)
     cfg = parse_args(argv)
-    if shutil.which("wrk") is None:
+    needs_wrk = any(SCENARIOS[n].kind != "flood" for names in cfg.scenarios.values() for n in names)
+    if needs_wrk and shutil.which("wrk") is None:
         raise SystemExit("wrk not found (run.sh installs it)")
     try:
         results = run(cfg)

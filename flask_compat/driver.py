@@ -60,7 +60,14 @@ def close_with_each_loop(owner: _Closable) -> None:
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    if not loop.is_running() and not loop.is_closed():
+    # The finalizer may run on any thread (the garbage collector's choice); where
+    # a loop is already running there, nothing can be run to completion: just close.
+    try:
+        asyncio.get_running_loop()
+        runnable = False
+    except RuntimeError:
+        runnable = True
+    if runnable and not loop.is_running() and not loop.is_closed():
         for owner in list(_per_loop_owners):
             # Best effort: the sockets die with the thread anyway.
             with contextlib.suppress(Exception):

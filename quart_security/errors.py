@@ -132,6 +132,17 @@ class TooManyRequests(Exception):
         self.message_key = message_key
 
 
+class HashingShareExceeded(HashingOverloaded):
+    """This client already holds its share of the hashing pool: answer 429.
+
+    A subclass so that every place that turns an overload into an answer
+    handles it too; only the status and the message differ.
+    """
+
+    status = 429
+    message_key = "HASHING_SHARE_EXCEEDED"
+
+
 class DatastoreError(Exception):
     """A datastore document or row is unusable (missing or mistyped field)."""
 

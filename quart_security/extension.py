@@ -247,11 +247,16 @@ class Security:
         )
         size = self.cv("PASSWORD_HASH_POOL_SIZE") or os.cpu_count() or 1
         queue = self.cv("PASSWORD_HASH_QUEUE_SIZE")
-        self.hashing_pool = HashingPool(
-            size=size,
-            queue_size=queue if queue is not None else 16 * size,
-            nice=self.cv("PASSWORD_HASH_NICE"),
-        )
+        share = self.cv("PASSWORD_HASH_CLIENT_SHARE")
+        try:
+            self.hashing_pool = HashingPool(
+                size=size,
+                queue_size=queue if queue is not None else 16 * size,
+                nice=self.cv("PASSWORD_HASH_NICE"),
+                client_share=share,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"SECURITY_PASSWORD_HASH_CLIENT_SHARE: {exc}") from exc
         self.passwords = PasswordService(self.password_context, self.hashing_pool)
         self.password_policy = policy_from_config(self.cv)
         attributes = list(self.cv("USER_IDENTITY_ATTRIBUTES"))

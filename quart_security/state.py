@@ -105,6 +105,8 @@ class RequestState:
     #: Commit the unit of work even though the answer is an error: a refusal
     #: that must be remembered (a counted two-factor code attempt) sets it.
     commit_on_error: bool = False
+    #: The client's budget key (web/client.py), worked out once per request.
+    client_key: str | None = None
 
     def queue_cookie(self, action: CookieAction) -> None:
         self.cookie_actions = [a for a in self.cookie_actions if a.name != action.name]

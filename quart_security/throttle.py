@@ -74,14 +74,16 @@ def optional_limit(key: str, value: Any) -> Limit | None:
 
 
 def account_key(identity: IdentityResolver, user: Any, typed: Any) -> str:
-    """One budget per account: its id when known, else the canonical identity typed."""
+    """One budget per account: its id when known, else the canonical identity typed
+    (case-folded even where the attribute is case-sensitive: variants of one
+    unknown identity must not each get a budget)."""
     if user is not None:
         return "user:" + str(getattr(user, "id", None) or user.fs_uniquifier)
     text = typed if isinstance(typed, str) else ""
     found = identity.canonical(text)
     if found is not None:
-        attr, value, case_insensitive = found
-        return f"{attr}:{value.casefold() if case_insensitive else value}"
+        attr, value, _ = found
+        return f"{attr}:{value.casefold()}"
     return "raw:" + text.strip().casefold()[:320]
 
 

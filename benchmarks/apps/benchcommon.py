@@ -81,3 +81,14 @@ def prehash(password: str, salt: str | None = None) -> str:
     key = (salt if salt is not None else password_salt()).encode()
     digest = hmac.new(key, password.encode(), hashlib.sha512).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def rate_limits() -> bool:
+    """BENCH_RATE_LIMITS=1: our default rate limits on (the runner's --rate-limits)."""
+    return os.environ.get("BENCH_RATE_LIMITS", "0") == "1"
+
+
+def rate_limit_budgets() -> dict[str, str | None]:
+    """The budgets under --rate-limits: the library's defaults (the flood scenario's
+    probe signs in from a new address each time: runner.py flood_tool)."""
+    return {}

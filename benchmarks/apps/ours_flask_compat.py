@@ -38,6 +38,8 @@ app.config.update(
         }
     },
     SECURITY_RETURN_GENERIC_RESPONSES=False,
+    SECURITY_RATE_LIMIT_ENABLED=bc.rate_limits(),
+    SECURITY_RATE_LIMITS=bc.rate_limit_budgets(),
     SQLALCHEMY_DATABASE_URI=bc.db_url_sync(),
 )
 

@@ -53,6 +53,8 @@ app.config.update(
         }
     },
     SECURITY_RETURN_GENERIC_RESPONSES=False,
+    SECURITY_RATE_LIMIT_ENABLED=bc.rate_limits(),
+    SECURITY_RATE_LIMITS=bc.rate_limit_budgets(),
 )
 engine = create_async_engine(bc.db_url_async(), pool_size=8, max_overflow=8)
 datastore = SQLAlchemyUserDatastore(

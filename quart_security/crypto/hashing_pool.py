@@ -9,6 +9,18 @@ answers 503 + Retry-After) instead of queueing without bound. Worker threads
 lower their own scheduling priority (Linux: per-thread nice value, inherited
 by libargon2's lane threads) so the loop keeps its share of the CPU.
 
+Fair between clients: the web layer names the client of each call through
+the ``hashing_client`` context variable (its address key; None is one shared
+bucket for calls of no known client). One client may hold at most
+``max(1, floor(client_share * capacity))`` admitted calls; one more is refused
+at once with HashingShareExceeded (429), so a single flooding source can never
+fill the pool for everyone else. The waiting calls are not served in arrival
+order but round robin between clients: a free worker takes the oldest call of
+the client with the fewest running calls (ties: the client served longest
+ago), so one client's long queue does not sit in front of another's single
+call. ``client_share=1.0`` turns the share off (the pool's bound alone, as
+before); the order stays round robin, which for one client is plain FIFO.
+
 Nothing here is bound to an event loop: each call carries its own loop and
 future, so the pool can serve several loops over its life (flask_compat runs
 coroutines on per-thread loops). Threads start lazily on first use, and a
@@ -19,18 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
+import math
 import os
 import sys
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from quart_security.errors import HashingOverloaded
+from quart_security.errors import HashingOverloaded, HashingShareExceeded
 
-__all__ = ["HashingPool"]
+__all__ = ["HashingPool", "hashing_client"]
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +58,74 @@ _WITHDRAWN = "withdrawn"
 
 _pools: weakref.WeakSet[HashingPool] = weakref.WeakSet()
 
+#: The client a hashing call is made for (its address key), set by the web
+#: layer around each request; None = no known client (one shared bucket).
+hashing_client: ContextVar[str | None] = ContextVar("hashing_client", default=None)
+
 
 class _Job(Generic[T]):
     """One call: the work, and where to deliver its outcome."""
 
-    __slots__ = ("call", "future", "loop", "state")
+    __slots__ = ("call", "client", "future", "loop", "seq", "state")
 
     def __init__(
-        self, call: Callable[[], T], loop: asyncio.AbstractEventLoop, future: asyncio.Future[T]
+        self,
+        call: Callable[[], T],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[T],
+        client: str | None,
+        seq: int,
     ) -> None:
         self.call = call
         self.loop = loop
         self.future = future
+        self.client = client
+        self.seq = seq  # arrival order, to pick the oldest among equals
         self.state = _QUEUED
+
+
+class _Client:
+    """One client's admitted calls; dropped when it has none left."""
+
+    __slots__ = ("admitted", "last_start", "queue", "running")
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.running = 0
+        self.last_start = -1  # when it last got a worker (-1: never while known)
+        self.queue: deque[_Job[Any]] = deque()
 
 
 class HashingPool:
     """At most ``size`` concurrent calls, at most ``queue_size`` waiting, never more.
 
+    ``client_share`` (0 < share <= 1) is the fraction of ``capacity`` one
+    client (``hashing_client``) may hold; 1.0 means no per-client share.
     ``nice`` is the scheduling niceness the worker threads run at (Linux); a
     process that already runs nicer than that is left alone (a thread never
     raises its own priority). Failure to renice is logged once and tolerated.
     """
 
-    def __init__(self, size: int, queue_size: int, nice: int = 10, retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        size: int,
+        queue_size: int,
+        nice: int = 10,
+        retry_after: int = 1,
+        client_share: float = 0.5,
+    ) -> None:
         if size < 1:
             raise ValueError("HashingPool size must be at least 1")
         if queue_size < 0:
             raise ValueError("HashingPool queue_size must not be negative")
+        if not 0 < client_share <= 1:  # also refuses NaN
+            raise ValueError(f"HashingPool client_share must be in (0, 1], not {client_share!r}")
         self._size = size
         self._queue_size = queue_size
+        capacity = size + queue_size
+        self._share_limit: int | None = (
+            None if client_share == 1 else max(1, math.floor(client_share * capacity))
+        )
         self._nice = nice
         self._retry_after = retry_after
         self._reset_state()
@@ -81,7 +134,9 @@ class HashingPool:
     def _reset_state(self) -> None:
         self._lock = threading.Lock()
         self._work_ready = threading.Condition(self._lock)
-        self._queue: deque[_Job[Any]] = deque()
+        self._clients: dict[str | None, _Client] = {}
+        self._waiting = 0
+        self._seq = itertools.count()  # one clock for arrivals and worker starts
         self._threads: list[threading.Thread] = []
         self._admitted = 0  # queued + running: what the bound applies to
         self._running = 0
@@ -98,6 +153,11 @@ class HashingPool:
         return self._size + self._queue_size
 
     @property
+    def client_limit(self) -> int:
+        """Calls one client may hold at once (running + waiting)."""
+        return self.capacity if self._share_limit is None else self._share_limit
+
+    @property
     def in_flight(self) -> int:
         """Calls admitted and not finished (running + waiting)."""
         with self._lock:
@@ -111,24 +171,48 @@ class HashingPool:
     @property
     def waiting(self) -> int:
         with self._lock:
-            return len(self._queue)
+            return self._waiting
+
+    def held_by(self, client: str | None) -> int:
+        """Calls of ``client`` admitted and not finished."""
+        with self._lock:
+            entry = self._clients.get(client)
+            return entry.admitted if entry else 0
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` in a worker thread, or raise HashingOverloaded at once when full.
+        """Run ``fn`` in a worker thread, or refuse it at once.
+
+        Refused with HashingShareExceeded when the current ``hashing_client``
+        already holds its share, else with HashingOverloaded when the pool is
+        full; the client's share is checked first, so a flooding source hears
+        that the refusal is about it.
 
         If the awaiting task is cancelled while queued, the call is withdrawn
         and its slot freed; if it is already running, it finishes in its
         thread and frees its slot then (its result is dropped).
         """
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(functools.partial(fn, *args, **kwargs), loop, loop.create_future())
+        client = hashing_client.get()
+        call = functools.partial(fn, *args, **kwargs)
         with self._lock:
             if self._closed:
                 raise RuntimeError("HashingPool has been shut down")
+            entry = self._clients.get(client)
+            if (
+                self._share_limit is not None
+                and entry is not None
+                and entry.admitted >= self._share_limit
+            ):
+                raise HashingShareExceeded(retry_after=self._retry_after)
             if self._admitted >= self._size + self._queue_size:
                 raise HashingOverloaded(retry_after=self._retry_after)
+            if entry is None:
+                entry = self._clients[client] = _Client()
+            job: _Job[T] = _Job(call, loop, loop.create_future(), client, next(self._seq))
+            entry.admitted += 1
+            entry.queue.append(job)
             self._admitted += 1
-            self._queue.append(job)
+            self._waiting += 1
             self._start_workers()
             self._work_ready.notify()
         try:
@@ -145,9 +229,14 @@ class HashingPool:
         """
         with self._lock:
             self._closed = True
-            dropped = list(self._queue)
-            self._queue.clear()
+            dropped: list[_Job[Any]] = []
+            for client, entry in list(self._clients.items()):
+                dropped.extend(entry.queue)
+                entry.admitted -= len(entry.queue)
+                entry.queue.clear()
+                self._forget_if_idle(client, entry)
             self._admitted -= len(dropped)
+            self._waiting = 0
             for job in dropped:
                 job.state = _WITHDRAWN
             threads = list(self._threads)
@@ -163,9 +252,37 @@ class HashingPool:
     def _withdraw(self, job: _Job[Any]) -> None:
         with self._lock:
             if job.state == _QUEUED:
-                self._queue.remove(job)
+                entry = self._clients[job.client]
+                entry.queue.remove(job)
                 job.state = _WITHDRAWN
+                self._waiting -= 1
                 self._admitted -= 1
+                entry.admitted -= 1
+                self._forget_if_idle(job.client, entry)
+
+    def _forget_if_idle(self, client: str | None, entry: _Client) -> None:
+        # Lock held. Bounds the bookkeeping by the pool's capacity, not by
+        # how many clients were ever seen.
+        if entry.admitted == 0:
+            del self._clients[client]
+
+    def _next_job(self) -> _Job[Any]:
+        # Lock held, at least one job waiting: round robin between clients.
+        best: _Client | None = None
+        for entry in self._clients.values():
+            if not entry.queue:
+                continue
+            if best is None or (entry.running, entry.last_start, entry.queue[0].seq) < (
+                best.running,
+                best.last_start,
+                best.queue[0].seq,
+            ):
+                best = entry
+        assert best is not None
+        job = best.queue.popleft()
+        best.running += 1
+        best.last_start = next(self._seq)
+        return job
 
     def _start_workers(self) -> None:
         # Called with the lock held.
@@ -182,12 +299,13 @@ class HashingPool:
         self._lower_priority()
         while True:
             with self._lock:
-                while not self._queue and not self._closed:
+                while not self._waiting and not self._closed:
                     self._work_ready.wait()
-                if not self._queue:
+                if not self._waiting:
                     return
-                job = self._queue.popleft()
+                job = self._next_job()
                 job.state = _RUNNING
+                self._waiting -= 1
                 self._running += 1
             outcome: Any
             failed = False
@@ -202,6 +320,10 @@ class HashingPool:
                 with self._lock:
                     self._running -= 1
                     self._admitted -= 1
+                    entry = self._clients[job.client]
+                    entry.running -= 1
+                    entry.admitted -= 1
+                    self._forget_if_idle(job.client, entry)
             _deliver(job, outcome, failed=failed)
 
     def _lower_priority(self) -> None:

@@ -20,6 +20,8 @@ import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..state import request_state
+
 if TYPE_CHECKING:
     from ..extension import Security
     from .port import WebPort
@@ -92,8 +94,11 @@ def budget_key(address: str) -> str:
 
 def client_key(security: Security, port: WebPort) -> str:
     """The key of this request's client budget (and of its hashing-pool share)."""
-    request = port.request
-    address = client_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), security.trusted_proxies
-    )
-    return budget_key(address)
+    state = request_state(port.g)
+    if state.client_key is None:
+        request = port.request
+        address = client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), security.trusted_proxies
+        )
+        state.client_key = budget_key(address)
+    return state.client_key

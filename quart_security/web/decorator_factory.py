@@ -14,8 +14,10 @@ from typing import Any, TypeVar, overload
 
 from werkzeug.sansio.response import Response
 
+from ..crypto.hashing_pool import hashing_client
 from ..errors import HashingOverloaded, TooManyRequests
 from . import guards
+from .client import client_key
 from .responses import apply_cache_control, overloaded
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,12 +33,16 @@ class Decorators:
 
     def _decorate(self, guard: Guard) -> Callable[[F], F]:
         async def checked(security: Any, port: Any) -> Response | None:
+            # An app view's guard may hash (HTTP Basic): its client's pool share.
+            token = hashing_client.set(client_key(security, port))
             try:
                 failure = await guard(security, port)
             except (HashingOverloaded, TooManyRequests) as exc:  # Basic: a hash or a budget
                 failure = await overloaded(
                     security, port, exc.message_key, exc.retry_after, exc.status
                 )
+            finally:
+                hashing_client.reset(token)
             # A refusal is the library's answer: not to be cached (CACHE_CONTROL).
             return None if failure is None else apply_cache_control(security, failure)
 

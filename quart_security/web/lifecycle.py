@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from ..crypto.hashing_pool import hashing_client
 from ..errors import HashingOverloaded, SecurityError, TooManyRequests
 from ..state import request_state
 from . import authn
 from .attempts import client_attempt
+from .client import client_key
 from .csrf import queue_csrf_cookie
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
@@ -55,9 +57,15 @@ async def run_view(
     a success, and mark every answer of the library as not to be cached.
 
     A POST first counts against its endpoint's per-client budget (RATE_LIMITS),
-    so a client over it is refused before any work, hashing included.
+    so a client over it is refused before any work, hashing included; the
+    view's password hashes are counted against its client's share of the
+    hashing pool (``hashing_client``), so one source cannot starve the rest.
     """
-    response = await _answer(security, port, view, endpoint)
+    token = hashing_client.set(client_key(security, port))
+    try:
+        response = await _answer(security, port, view, endpoint)
+    finally:
+        hashing_client.reset(token)
     if response.status_code < 400 or request_state(port.g).commit_on_error:
         response = await settle(security, port, response)
     return apply_cache_control(security, response)

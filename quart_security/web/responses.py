@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from .. import signals
 from ..config import DEFAULT_MESSAGES
+from .client import client_key
 from .csrf import generate_csrf
 from .envelope import error_payload, render_json, want_json
 from .form_input import InvalidInput
@@ -94,9 +96,19 @@ async def csrf_failure(
 async def overloaded(
     security: Security, port: WebPort, message_key: str, retry_after: int, status: int = 503
 ) -> Response:
-    """The answer when the hashing pool is full (503), or a rate limit refuses (429):
-    Retry-After, JSON or a page."""
+    """The answer when the hashing pool refuses a call (503 when it is full, 429 when
+    this client holds its share of it) or a rate limit does (429): Retry-After,
+    JSON or a page."""
     headers = {"Retry-After": str(retry_after)}
+    if message_key == "HASHING_SHARE_EXCEEDED":  # the limiters' own refusals signal there
+        await signals.send(
+            signals.rate_limit_exceeded,
+            security.app,
+            action="hashing",
+            scope="pool",
+            client=client_key(security, port),
+            user=None,
+        )
     msg = security.message(message_key)
     if want_json(security, port):
         return await render_json(security, port, error_payload(msg), status, headers)

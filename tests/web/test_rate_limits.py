@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -405,3 +406,34 @@ async def test_a_store_outage_fails_closed_by_default(test_app: Any, fail_open: 
         assert data["response"]["errors"] == [
             "Signing in is unavailable for a moment. Please try again shortly."
         ]
+
+
+RESET_LINK = re.compile(r"https://app\.example/reset/([A-Za-z0-9_.\-]+)")
+
+
+@pytest.mark.settings(
+    recoverable=True, lockout_failures=2, rate_limits={"password": "100/15 minutes"}
+)
+async def test_a_password_reset_ends_a_lockout(test_app: Any, smtp_sink: SmtpSink) -> None:
+    for n in range(2):
+        await login(test_app.app.test_client(), password="wrong", address=f"10.3.0.{n}")
+    await assert_429(await login(test_app.app.test_client(), address="10.3.9.9"))
+    client = test_app.app.test_client()
+    csrf = await csrf_for(client)
+    asked = await client.post(
+        "/reset", json={"email": "matt@lp.com"}, headers={**JSON, "X-CSRF-Token": csrf}
+    )
+    assert asked.status_code == 200
+    mails = await smtp_sink.wait_for(2)  # the lockout notice, then the reset link
+    token = next(m for m in (RESET_LINK.search(x.text) for x in mails) if m is not None)
+    new = "correct mule glacier"
+    csrf = await csrf_for(client)
+    done = await client.post(
+        f"/reset/{token.group(1)}",
+        json={"password": new, "password_confirm": new},
+        headers={**JSON, "X-CSRF-Token": csrf},
+    )
+    assert done.status_code == 200
+    assert (
+        await login(test_app.app.test_client(), password=new, address="10.3.9.9")
+    ).status_code == 200

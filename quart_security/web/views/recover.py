@@ -16,6 +16,7 @@ from werkzeug.sansio.response import Response
 from ...errors import SecurityError
 from ...flows import recover as flow
 from ...flows.authentication import Proof
+from ...throttle import account_key
 from .. import authn, guards, routes
 from ..envelope import render_json, want_json
 from ..flow_context import flow_context
@@ -127,6 +128,9 @@ async def reset_password(security: Security, port: WebPort) -> Response:
         )
     if form.has_errors():
         return await form_failure(security, port, form, RESET_TEMPLATE, **_context(form, token))
+    # The mailbox is proven and the password is new: a lockout (by someone
+    # guessing the old one) no longer protects anything, so it ends here.
+    await security.throttle.unlock(account_key(security.identity, user, None))
 
     if security.cv("AUTO_LOGIN_AFTER_RESET"):
         return await _login_after_reset(security, port, user)
