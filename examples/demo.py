@@ -4,7 +4,9 @@ Run it with ``bash scripts/demo.sh`` (hypercorn on http://127.0.0.1:5000). The
 schema is created and a demo user is seeded (and printed) at start-up, on
 SQLite by default. Every account page the library has is on: sign in and out,
 registration with email confirmation, password reset, change password, email
-and username, username recovery.
+and username, username recovery, two-factor sign-in (email codes or an
+authenticator app; no SMS: there is no gateway here) with recovery codes, and
+the rate limits (on by default).
 
 Demo-only choices, each replacing what a real app configures:
 
@@ -12,6 +14,8 @@ Demo-only choices, each replacing what a real app configures:
   ``instance/demo-secrets.json`` (git-ignored, mode 0600; DEMO_INSTANCE_DIR
   moves it), so a restart keeps sessions and open forms valid. A real app
   loads them from its environment or secret store.
+- TOTP_SECRETS (which encrypts the two-factor secrets) is derived from the
+  SECRET_KEY; a real app keeps it as a secret of its own, and keeps it.
 - Mail is not sent: ``OutboxMailUtil`` keeps it in memory and
   http://127.0.0.1:5000/_demo/mail lists it, links clickable. A real app
   keeps the default MailUtil (SMTP, MAIL_SERVER...) or its own.
@@ -23,6 +27,7 @@ One setting changes the database: DEMO_DATABASE_URL, an SQLAlchemy async URL
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -74,6 +79,10 @@ FEATURES = {
     "SECURITY_CHANGE_USERNAME": True,
     "SECURITY_USERNAME_RECOVERY": True,
     "SECURITY_TRACKABLE": True,
+    "SECURITY_TWO_FACTOR": True,
+    "SECURITY_TWO_FACTOR_ENABLED_METHODS": ["email", "authenticator"],
+    "SECURITY_TOTP_ISSUER": "quart-flask-security demo",
+    "SECURITY_MULTI_FACTOR_RECOVERY_CODES": True,
 }
 
 
@@ -162,6 +171,9 @@ app.config["SECURITY_PASSWORD_SALT"] = os.environ.get(
     "DEMO_PASSWORD_SALT", _secrets["PASSWORD_SALT"]
 )
 app.config.update(FEATURES)
+app.config["SECURITY_TOTP_SECRETS"] = {
+    "1": hashlib.sha256(b"demo-totp:" + app.config["SECRET_KEY"].encode()).hexdigest()
+}
 # Mail links are built from this, never from the request's Host (QS_DEMO_PORT: demo.sh's).
 app.config["SECURITY_EXTERNAL_BASE_URL"] = os.environ.get(
     "DEMO_BASE_URL", f"http://127.0.0.1:{os.environ.get('QS_DEMO_PORT', '5000')}"
@@ -208,6 +220,8 @@ PAGE = """{% extends "security/base.html" %}
     <a href="{{ url_for_security('change_password') }}">Change password</a>
     <a href="{{ url_for_security('change_email') }}">Change email</a>
     <a href="{{ url_for_security('change_username') }}">Change username</a>
+    <a href="{{ url_for_security('two_factor_setup') }}">Two-factor sign-in</a>
+    <a href="{{ url_for_security('mf_recovery_codes') }}">Recovery codes</a>
   </nav>
 {% else %}
   <p><a href="{{ url_for_security('login') }}">Sign in</a> as {{ email }}

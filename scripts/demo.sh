@@ -20,7 +20,7 @@ if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c '' 2>/dev/null; }; the
 fi
 "$VENV/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' ||
   { echo "demo.sh: $VENV has Python < 3.11: remove it, or set PYTHON to a python3.11+" >&2; exit 1; }
-echo "demo.sh: pip install -e ."
-"$VENV/bin/python" -m pip install -q -e .
+echo "demo.sh: pip install -e '.[mfa]'"
+"$VENV/bin/python" -m pip install -q -e '.[mfa]'  # two-factor is on in the demo
 echo "demo.sh: serving on http://127.0.0.1:$PORT (Ctrl-C stops it)"
 exec "$VENV/bin/hypercorn" --bind "127.0.0.1:$PORT" examples.demo:app

@@ -99,10 +99,13 @@ async def test_demo_has_every_page(demo: Any) -> None:
     for path in ("/change", "/change-email", "/change-username"):
         assert (await client.get(path)).status_code == 302, path  # to /login
     await _json_login(client, demo)
-    for path in ("/change", "/change-email", "/change-username"):
+    for path in ("/change", "/change-email", "/change-username", "/tf-setup", "/mf-recovery-codes"):
         assert (await client.get(path)).status_code == 200, path
     home = await (await client.get("/")).get_data(as_text=True)
     assert "<style>" in home and 'href="/change-email"' in home
+    assert 'href="/tf-setup"' in home and 'href="/mf-recovery-codes"' in home
+    setup = await (await client.get("/tf-setup")).get_data(as_text=True)
+    assert 'value="authenticator"' in setup and 'value="sms"' not in setup
 
 
 async def test_register_mail_lands_in_the_outbox_and_confirms(
