@@ -31,6 +31,7 @@ from .flows.change_password import change_user_password
 from .flows.context import FlowContext
 from .flows.register import RegistrationInput, check_registration
 from .outbox import Outbox
+from .throttle import account_key
 
 if TYPE_CHECKING:
     from .extension import Security
@@ -248,6 +249,31 @@ async def reset_access(security: Security, identity: str) -> Outcome:
     return await _in_unit_of_work(security, work)
 
 
+async def unlock(security: Security, identity: str) -> Outcome:
+    """``users unlock``: end a lockout and refill the account's password budget."""
+
+    async def work(ctx: FlowContext) -> Outcome:
+        user = await _user(ctx, identity)
+        throttle = security.throttle
+        if not throttle.enabled:
+            return Outcome(
+                f'Rate limits are off (SECURITY_RATE_LIMIT_ENABLED): "{identity}" is not'
+                " limited.",
+                changed=False,
+            )
+        await throttle.unlock(account_key(security.identity, user, None))
+        if throttle.shared:
+            return Outcome(f'User "{identity}" has been unlocked.')
+        return Outcome(
+            f'User "{identity}" has been unlocked in this process only: with'
+            ' SECURITY_RATE_LIMIT_STORAGE_URI = "memory://" each server keeps its own'
+            " counters. Point the servers and this command at one Redis to unlock from here.",
+            changed=False,
+        )
+
+    return await _in_unit_of_work(security, work)
+
+
 async def change_password(security: Security, identity: str, password: str) -> Outcome:
     """``users change_password``: the reset form's checks, then admin_change_password's
     write without the notice mail (every session and token of the user ends)."""
@@ -406,6 +432,13 @@ def users_group(security: Security, run: Runner) -> click.Group:
         """End every session and token; remove two-factor, unified sign-in and
         passkey secrets and recovery codes. The password is kept."""
         _execute(run, lambda: reset_access(security, user))
+
+    @users.command("unlock")
+    @click.argument("user")
+    def users_unlock(user: str) -> None:
+        """End a lockout (repeated wrong passwords) and refill the account's password
+        budget: the rate limits' store must be the servers' (Redis)."""
+        _execute(run, lambda: unlock(security, user))
 
     @users.command("change_password")
     @click.argument("user")

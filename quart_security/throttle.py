@@ -111,6 +111,8 @@ class Throttle:
         self.notify = bool(cv("LOCKOUT_NOTIFY"))
         self.mail_limit = optional_limit("MAIL_LIMIT", cv("MAIL_LIMIT"))
         uri = cv("RATE_LIMIT_STORAGE_URI")
+        #: Whether the counters are shared with other processes (not memory://).
+        self.shared = not str(uri).startswith("memory://")
         try:
             self.store: RateLimitStore | None = open_store(str(uri)) if self.enabled else None
         except ValueError as exc:

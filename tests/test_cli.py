@@ -575,3 +575,24 @@ def test_the_executable(framework: str, tmp_path: Path) -> None:
             loaded.security.hashing_pool.shutdown()
             with loaded.app.app_context():
                 loaded.db.engine.dispose()
+
+
+@pytest.mark.settings(
+    rate_limit_enabled=True, lockout_failures=2, rate_limits={"password": "100/hour"}
+)
+def test_unlock_ends_a_lockout(app: Harness) -> None:
+    for _ in range(2):
+        assert app.client().login("matt@lp.com", "wrong password")[0] == 400
+    assert app.client().login("matt@lp.com", PASSWORD)[0] == 429
+    result = invoke(app, "users", "unlock", "matt@lp.com")
+    assert result.exit_code == 0, result.output
+    # In-memory counters: said plainly; this (one) process is unlocked.
+    assert "in this process only" in result.stdout
+    assert app.client().login("matt@lp.com", PASSWORD)[0] == 200
+    refused(invoke(app, "users", "unlock", "nobody@lp.com"), "nobody@lp.com")
+
+
+@pytest.mark.settings(rate_limit_enabled=False)
+def test_unlock_with_the_limits_off_says_so(app: Harness) -> None:
+    result = invoke(app, "users", "unlock", "matt@lp.com")
+    assert result.exit_code == 0 and "Rate limits are off" in result.stdout
