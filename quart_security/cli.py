@@ -257,8 +257,7 @@ async def unlock(security: Security, identity: str) -> Outcome:
         throttle = security.throttle
         if not throttle.enabled:
             return Outcome(
-                f'Rate limits are off (SECURITY_RATE_LIMIT_ENABLED): "{identity}" is not'
-                " limited.",
+                f'Rate limits are off (SECURITY_RATE_LIMIT_ENABLED): "{identity}" is not limited.',
                 changed=False,
             )
         await throttle.unlock(account_key(security.identity, user, None))

@@ -117,7 +117,7 @@ class CodeTfPlugin:
             required, _ = user.check_tf_required(pairs, trusted)
         if not required:
             return None
-        await start_attempts(ctx, user)
+        await reset_attempts(ctx, user)
         if not methods:
             return PendingStep(
                 self.name,
@@ -202,8 +202,8 @@ class CodeCheck:
     exhausted: bool = False
 
 
-async def start_attempts(ctx: FlowContext, user: Any) -> None:
-    """A new pending sign-in starts with a clean attempt count."""
+async def reset_attempts(ctx: FlowContext, user: Any) -> None:
+    """A clean attempt count: when a pending sign-in starts, and after an accepted code."""
     if _guards_on(ctx)[1] and getattr(user, "tf_code_attempts", None):
         await ctx.store.tf_reset_attempts(user)
 
@@ -254,12 +254,6 @@ async def check_code(
     if replay and not new_secret and not await ctx.store.tf_advance_counter(user, match.counter):
         return CodeCheck(False)
     return CodeCheck(True, match.counter)
-
-
-async def code_accepted(ctx: FlowContext, user: Any) -> None:
-    """After an accepted code: the attempt count starts again."""
-    if _guards_on(ctx)[1] and getattr(user, "tf_code_attempts", None):
-        await ctx.store.tf_reset_attempts(user)
 
 
 # ---------------------------------------------------------------------- the profile

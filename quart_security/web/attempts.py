@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
+from ..clock import format_duration
 from ..errors import TooManyRequests
 from ..outbox import MailIntent, template_name
 from ..state import request_state
@@ -71,16 +72,10 @@ class RequestAttempts:
                     template_name(security.cv("LOCKOUT_EMAIL_TEMPLATE")),
                     str(security.cv("EMAIL_SUBJECT_LOCKOUT")),
                     str(email),
-                    {"user": user, "within": _duration(within)},
+                    {"user": user, "within": format_duration(within)},
                 )
             )
             request_state(self._port.g).commit_on_error = True
-
-
-def _duration(value: Any) -> str:
-    from ..clock import format_duration
-
-    return format_duration(value)
 
 
 async def client_attempt(security: Security, port: WebPort, action: str) -> None:

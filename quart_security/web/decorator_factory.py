@@ -18,7 +18,7 @@ from ..crypto.hashing_pool import hashing_client
 from ..errors import HashingOverloaded, TooManyRequests
 from . import guards
 from .client import client_key
-from .responses import apply_cache_control, overloaded
+from .responses import apply_cache_control, refusal
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guard = Callable[[Any, Any], Awaitable[Response | None]]
@@ -38,9 +38,7 @@ class Decorators:
             try:
                 failure = await guard(security, port)
             except (HashingOverloaded, TooManyRequests) as exc:  # Basic: a hash or a budget
-                failure = await overloaded(
-                    security, port, exc.message_key, exc.retry_after, exc.status
-                )
+                failure = await refusal(security, port, exc)
             finally:
                 hashing_client.reset(token)
             # A refusal is the library's answer: not to be cached (CACHE_CONTROL).

@@ -606,4 +606,3 @@ class MfRecoveryForm(Form):
     def check_fields(self) -> None:
         if not isinstance(self.code.data, str) or not self.code.data.strip():
             self.add_error("code", "INVALID_RECOVERY_CODE")
-

@@ -37,8 +37,8 @@ from .responses import (
     apply_cache_control,
     error_page,
     input_error_response,
-    overloaded,
     problem_message,
+    refusal,
 )
 from .routes import Route, enabled_routes
 from .templates import mail_renderer
@@ -118,7 +118,7 @@ async def _answer(security: Security, port: WebPort, view: Any, endpoint: str | 
     except InvalidInput as exc:
         return await input_error_response(security, port, exc)
     except (HashingOverloaded, TooManyRequests) as exc:
-        return await overloaded(security, port, exc.message_key, exc.retry_after, exc.status)
+        return await refusal(security, port, exc)
     except SecurityError as exc:
         msg = problem_message(security, exc.problems[0])
         if want_json(security, port):

@@ -19,6 +19,7 @@ rotating a user's fs_uniquifier ends every session at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
@@ -132,9 +133,7 @@ def pending_step(security: Security, port: WebPort, plugin: str) -> Pending | No
     raw = port.session.get(PENDING_KEY)
     if not isinstance(raw, dict):
         return None
-    started = raw.get("at")
-    within = security.cv("TWO_FACTOR_PENDING_WITHIN").total_seconds()
-    fresh = isinstance(started, int | float) and 0 <= security.clock.time() - started <= within
+    fresh = started_within(security, raw.get("at"), security.cv("TWO_FACTOR_PENDING_WITHIN"))
     state = raw.get("state")
     uid = raw.get("uid")
     if not fresh or raw.get("plugin") != plugin or not isinstance(state, dict) or not uid:
@@ -148,6 +147,12 @@ def pending_step(security: Security, port: WebPort, plugin: str) -> Pending | No
         raw.get("remember") if isinstance(raw.get("remember"), bool) else None,
         dict(state),
     )
+
+
+def started_within(security: Security, started: Any, within: timedelta) -> bool:
+    """Whether a state stamped ``started`` (the clock's seconds) is still within ``within``."""
+    age = security.clock.time() - started if isinstance(started, int | float) else -1
+    return 0 <= age <= within.total_seconds()
 
 
 def update_pending(port: WebPort, **state: Any) -> None:
@@ -184,7 +189,7 @@ def trusted_device_of(security: Security, port: WebPort) -> str | None:
 
 
 def set_validity_cookie(security: Security, port: WebPort, user: Any) -> None:
-    """"Remember this device": the next sign-ins of ``user`` here skip the code
+    """Remember this device: the next sign-ins of ``user`` here skip the code
     (unless TWO_FACTOR_ALWAYS_VALIDATE) for TWO_FACTOR_LOGIN_VALIDITY."""
     kwargs = dict(security.cv("TWO_FACTOR_VALIDITY_COOKIE") or {})
     duration = security.cv("TWO_FACTOR_LOGIN_VALIDITY")

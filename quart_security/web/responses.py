@@ -16,6 +16,7 @@ from werkzeug.sansio.response import Response
 
 from .. import signals
 from ..config import DEFAULT_MESSAGES
+from ..errors import HashingOverloaded, HashingShareExceeded, TooManyRequests
 from .client import client_key
 from .csrf import generate_csrf
 from .envelope import error_payload, render_json, want_json
@@ -100,7 +101,20 @@ async def overloaded(
     this client holds its share of it) or a rate limit does (429): Retry-After,
     JSON or a page."""
     headers = {"Retry-After": str(retry_after)}
-    if message_key == "HASHING_SHARE_EXCEEDED":  # the limiters' own refusals signal there
+    msg = security.message(message_key)
+    if want_json(security, port):
+        return await render_json(security, port, error_payload(msg), status, headers)
+    response = await error_page(security, port, "overloaded", msg, status)
+    response.headers.update(headers)
+    return response
+
+
+async def refusal(
+    security: Security, port: WebPort, exc: HashingOverloaded | TooManyRequests
+) -> Response:
+    """The answer to a refusal before any work (a full or shared-out hashing pool, a
+    rate limit); a pool share refused is signalled here (the limits signal their own)."""
+    if isinstance(exc, HashingShareExceeded):
         await signals.send(
             signals.rate_limit_exceeded,
             security.app,
@@ -109,12 +123,7 @@ async def overloaded(
             client=client_key(security, port),
             user=None,
         )
-    msg = security.message(message_key)
-    if want_json(security, port):
-        return await render_json(security, port, error_payload(msg), status, headers)
-    response = await error_page(security, port, "overloaded", msg, status)
-    response.headers.update(headers)
-    return response
+    return await overloaded(security, port, exc.message_key, exc.retry_after, exc.status)
 
 
 def back_url(port: WebPort) -> str:

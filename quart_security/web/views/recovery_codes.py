@@ -98,7 +98,7 @@ async def mf_recovery(security: Security, port: WebPort) -> Response:
         request_state(port.g).commit_on_error = True  # the attempt stays counted
         form.add_error("code", "INVALID_RECOVERY_CODE")
         return await form_failure(security, port, form, RECOVERY_TEMPLATE, mf_recovery_form=form)
-    await tf.code_accepted(ctx, user)
+    await tf.reset_attempts(ctx, user)
     # A recovery code never sets the validity cookie (Flask-Security's rule).
     await finish_login(security, port, pending, user)
     if want_json(security, port):

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.sansio.response import Response
 
+from ... import signals
+from ...clock import format_duration
 from ...errors import SecurityError
 from ...flows import two_factor as tf
 from ...flows.authentication import may_authenticate
@@ -34,6 +36,7 @@ from ..login_session import (
     logout_user,
     pending_step,
     set_validity_cookie,
+    started_within,
     update_pending,
 )
 from ..responses import flash, form_failure, json_ok, render_page, wants_auth_token
@@ -304,7 +307,7 @@ async def two_factor_setup_validate(security: Security, port: WebPort) -> Respon
     )
     if not valid:
         key = "TWO_FACTOR_SETUP_EXPIRED" if status == "expired" else "API_ERROR"
-        kwargs = {"within": _within_text(within)} if status == "expired" else {}
+        kwargs = {"within": format_duration(within)} if status == "expired" else {}
         port.session.pop(CHANGE_KEY, None)
         if want_json(security, port):
             msg = security.message(key, **kwargs)
@@ -314,12 +317,6 @@ async def two_factor_setup_validate(security: Security, port: WebPort) -> Respon
     assert isinstance(state, dict)
     method = str(tf.canonical_method(state["method"]))
     return await _validate_change(security, port, form, user, method, state)
-
-
-def _within_text(within: Any) -> str:
-    from ...clock import format_duration
-
-    return format_duration(within)
 
 
 async def _validate_change(
@@ -342,7 +339,7 @@ async def _validate_change(
     port.session.pop(CHANGE_KEY, None)
     phone = state.get("phone") if method == "sms" else None
     await tf.store_method(ctx, user, method, secret, phone, check.step)
-    await ctx.signal(_signals().tf_profile_changed, user=user, method=method)
+    await ctx.signal(signals.tf_profile_changed, user=user, method=method)
     if want_json(security, port):
         payload = {
             "tf_method": method,
@@ -352,12 +349,6 @@ async def _validate_change(
         return await json_ok(security, port, payload)
     flash(security, port, "TWO_FACTOR_CHANGE_METHOD_SUCCESSFUL")
     return port.redirect(get_url(security, port, security.cv("TWO_FACTOR_POST_SETUP_VIEW")))
-
-
-def _signals() -> Any:
-    from ... import signals
-
-    return signals
 
 
 # ---------------------------------------------------------------------- /tf-validate
@@ -409,8 +400,8 @@ async def two_factor_token_validation(security: Security, port: WebPort) -> Resp
     if setting_up:
         phone = pending.state.get("phone") if method == "sms" else None
         await tf.store_method(ctx, user, method, secret, phone, check.step)
-    await tf.code_accepted(ctx, user)
-    await ctx.signal(_signals().tf_code_confirmed, user=user, method=method)
+    await tf.reset_attempts(ctx, user)
+    await ctx.signal(signals.tf_code_confirmed, user=user, method=method)
     await finish_login(security, port, pending, user)
     if pending.remember and not security.cv("TWO_FACTOR_ALWAYS_VALIDATE"):
         set_validity_cookie(security, port, user)
@@ -423,12 +414,10 @@ async def two_factor_token_validation(security: Security, port: WebPort) -> Resp
 async def _validate_signed_in(security: Security, port: WebPort, user: Any) -> Response:
     """/tf-validate for a signed-in user: the session path of a method change."""
     state = port.session.get(CHANGE_KEY)
-    within = security.cv("TWO_FACTOR_SETUP_WITHIN").total_seconds()
     usable = (
         isinstance(state, dict)
         and state.get("uid") == user.fs_uniquifier
-        and isinstance(state.get("at"), int | float)
-        and 0 <= security.clock.time() - state["at"] <= within
+        and started_within(security, state.get("at"), security.cv("TWO_FACTOR_SETUP_WITHIN"))
         and tf.canonical_method(state.get("method")) is not None
         and isinstance(state.get("totp_secret"), str)
     )
